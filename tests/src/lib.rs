@@ -1,0 +1,2 @@
+//! Helpers shared by ringwire's cross-crate and multi-process tests.
+#![forbid(unsafe_code)]
