@@ -8,7 +8,7 @@ rustup toolchain install nightly --profile minimal >/dev/null 2>&1 || true
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 targets=$(cargo +nightly fuzz list)
 [ -n "$targets" ] || { echo "no fuzz targets"; exit 0; }
-cargo +nightly fuzz build $targets
+cargo +nightly fuzz build
 for t in $targets; do
     mkdir -p "corpus/$t"
     # Work on a scratch copy so the smoke run never rewrites the committed seeds.
