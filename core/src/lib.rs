@@ -5,6 +5,10 @@
 //! current time as a number, and everything it does is deterministic:
 //!
 //! - [`msg`]: typed messages, postcard-encoded straight into a caller's buffer.
+//! - [`region`]: the memory a segment lives in (shared mapping or `static` buffer).
+//! - [`segment`]: the segment header: layout, creation handshake, validation, wake-ups.
+//! - [`ring`]: lock-free broadcast, SPSC and MPMC rings of fixed-size slots.
+//! - [`sync`]: the one source of atomics (loom under `cfg(loom)`).
 //!
 //! Unsafe code lives only in the region and ring-slot modules; every other module
 //! is `deny(unsafe_code)`.
@@ -13,10 +17,14 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(test)]
+#[cfg(any(test, loom))]
 extern crate std;
 
 #[macro_use]
 mod fmt;
 
 pub mod msg;
+pub mod region;
+pub mod ring;
+pub mod segment;
+pub mod sync;
