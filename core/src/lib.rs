@@ -5,6 +5,7 @@
 //! current time as a number, and everything it does is deterministic:
 //!
 //! - [`msg`]: typed messages, postcard-encoded straight into a caller's buffer.
+//! - [`serial`]: COBS + CRC-32C framing of messages over byte streams (UART, USB CDC).
 //!
 //! Unsafe code lives only in the region and ring-slot modules; every other module
 //! is `deny(unsafe_code)`.
@@ -20,3 +21,4 @@ extern crate std;
 mod fmt;
 
 pub mod msg;
+pub mod serial;
