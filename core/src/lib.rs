@@ -7,6 +7,7 @@
 //! - [`msg`]: typed messages, postcard-encoded straight into a caller's buffer.
 //! - [`zmtp`]: the ZMTP 3.1 codec (greeting, frames, commands) for ZeroMQ interop.
 //! - [`pattern`]: sans-IO pattern state machines (socket types, REQ/REP, subscriptions, back-off, heartbeats).
+//! - [`serial`]: COBS + CRC-32C framing of messages over byte streams (UART, USB CDC).
 //!
 //! Unsafe code lives only in the region and ring-slot modules; every other module
 //! is `deny(unsafe_code)`.
@@ -24,3 +25,4 @@ mod fmt;
 pub mod msg;
 pub mod pattern;
 pub mod zmtp;
+pub mod serial;
