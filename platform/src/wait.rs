@@ -66,6 +66,48 @@ pub trait Waiter: Send + Sync {
     fn wake_one(&self, word: &AtomicU32) {
         self.wake_all(word);
     }
+    /// Sleeps while every `(word, expected)` pair still matches, for at most `timeout`; a
+    /// change of any word (followed by a wake) ends the wait. Used by pollers. The default
+    /// polls like [`PollWaiter`].
+    fn wait_any(&self, words: &[(&AtomicU32, u32)], timeout: Option<Duration>) -> WaitOutcome {
+        poll_any(words, timeout)
+    }
+}
+
+/// Whether any `(word, expected)` pair differs now.
+fn any_changed(words: &[(&AtomicU32, u32)]) -> bool {
+    // SYNC: Acquire pairs with the waker's Release change of the word.
+    words.iter().any(|(w, e)| w.load(Ordering::Acquire) != *e)
+}
+
+/// The polling strategy of [`PollWaiter`], over several words.
+fn poll_any(words: &[(&AtomicU32, u32)], timeout: Option<Duration>) -> WaitOutcome {
+    let start = Instant::now();
+    let mut backoff = Duration::from_micros(20);
+    for round in 0u32.. {
+        if any_changed(words) {
+            return if round == 0 {
+                WaitOutcome::Changed
+            } else {
+                WaitOutcome::Woken
+            };
+        }
+        let elapsed = start.elapsed();
+        let left = match timeout {
+            Some(t) if elapsed >= t => return WaitOutcome::TimedOut,
+            Some(t) => t - elapsed,
+            None => Duration::MAX,
+        };
+        if round < 64 {
+            std::hint::spin_loop();
+        } else if round < 80 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(backoff.min(left));
+            backoff = (backoff * 2).min(Duration::from_millis(1));
+        }
+    }
+    WaitOutcome::TimedOut
 }
 
 /// Waits until `word != expected` or `deadline` passes, re-sleeping after spurious wake-ups.
@@ -101,33 +143,7 @@ pub struct PollWaiter;
 
 impl Waiter for PollWaiter {
     fn wait(&self, word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> WaitOutcome {
-        let start = Instant::now();
-        let mut backoff = Duration::from_micros(20);
-        for round in 0u32.. {
-            // SYNC: Acquire pairs with the waker's Release change of the word.
-            if word.load(Ordering::Acquire) != expected {
-                return if round == 0 {
-                    WaitOutcome::Changed
-                } else {
-                    WaitOutcome::Woken
-                };
-            }
-            let elapsed = start.elapsed();
-            let left = match timeout {
-                Some(t) if elapsed >= t => return WaitOutcome::TimedOut,
-                Some(t) => t - elapsed,
-                None => Duration::MAX,
-            };
-            if round < 64 {
-                std::hint::spin_loop();
-            } else if round < 80 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(backoff.min(left));
-                backoff = (backoff * 2).min(Duration::from_millis(1));
-            }
-        }
-        WaitOutcome::TimedOut
+        poll_any(&[(word, expected)], timeout)
     }
 
     fn wake_all(&self, _word: &AtomicU32) {
@@ -181,6 +197,23 @@ impl Waiter for InProcessWaiter {
     fn wake_all(&self, _word: &AtomicU32) {
         drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()));
         self.cond.notify_all();
+    }
+
+    fn wait_any(&self, words: &[(&AtomicU32, u32)], timeout: Option<Duration>) -> WaitOutcome {
+        let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if any_changed(words) {
+            return WaitOutcome::Changed;
+        }
+        let t = timeout.unwrap_or(Duration::from_secs(3600));
+        let (_g, res) = self
+            .cond
+            .wait_timeout(guard, t)
+            .unwrap_or_else(|e| e.into_inner());
+        if res.timed_out() {
+            WaitOutcome::TimedOut
+        } else {
+            WaitOutcome::Woken
+        }
     }
 }
 
@@ -238,12 +271,45 @@ pub mod conformance {
         }
     }
 
+    /// `wait_any` returns when any one of several words changes, and times out otherwise.
+    pub fn wait_any_sees_any_word<W: Waiter + 'static>(w: Arc<W>) {
+        let words: Arc<[AtomicU32; 3]> = Arc::new([0, 1, 2].map(AtomicU32::new));
+        let got = w.wait_any(
+            &[(&words[0], 0), (&words[1], 1), (&words[2], 2)],
+            Some(Duration::from_millis(10)),
+        );
+        assert_eq!(got, WaitOutcome::TimedOut);
+        assert_eq!(
+            w.wait_any(
+                &[(&words[0], 0), (&words[1], 9)],
+                Some(Duration::from_secs(10))
+            ),
+            WaitOutcome::Changed
+        );
+        let (w2, words2) = (w.clone(), words.clone());
+        let sleeper = std::thread::spawn(move || {
+            loop {
+                let pairs = [(&words2[0], 0), (&words2[1], 1), (&words2[2], 2)];
+                if any_changed(&pairs) {
+                    return words2[2].load(Ordering::Acquire);
+                }
+                w2.wait_any(&pairs, None);
+            }
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        // SYNC: Release pairs with the sleeper's Acquire loads.
+        words[2].store(3, Ordering::Release);
+        w.wake_all(&words[2]);
+        assert_eq!(sleeper.join().unwrap(), 3);
+    }
+
     /// Runs the whole suite.
     pub fn run_all<W: Waiter + 'static>(w: Arc<W>) {
         changed_word_returns_immediately(&*w);
         times_out_when_nobody_wakes(&*w);
         wakes_a_sleeping_thread(w.clone());
-        wake_all_releases_every_sleeper(w);
+        wake_all_releases_every_sleeper(w.clone());
+        wait_any_sees_any_word(w);
     }
 }
 
