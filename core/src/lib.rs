@@ -9,6 +9,9 @@
 //! - [`segment`]: the segment header: layout, creation handshake, validation, wake-ups.
 //! - [`ring`]: lock-free broadcast, SPSC and MPMC rings of fixed-size slots.
 //! - [`sync`]: the one source of atomics (loom under `cfg(loom)`).
+//! - [`zmtp`]: the ZMTP 3.1 codec (greeting, frames, commands) for ZeroMQ interop.
+//! - [`pattern`]: sans-IO pattern state machines (socket types, REQ/REP, subscriptions, back-off, heartbeats).
+//! - [`serial`]: COBS + CRC-32C framing of messages over byte streams (UART, USB CDC).
 //!
 //! Unsafe code lives only in the region and ring-slot modules; every other module
 //! is `deny(unsafe_code)`.
@@ -28,3 +31,6 @@ pub mod region;
 pub mod ring;
 pub mod segment;
 pub mod sync;
+pub mod pattern;
+pub mod zmtp;
+pub mod serial;
