@@ -27,10 +27,10 @@ extern crate std;
 mod fmt;
 
 pub mod msg;
+pub mod pattern;
 pub mod region;
 pub mod ring;
 pub mod segment;
-pub mod sync;
-pub mod pattern;
-pub mod zmtp;
 pub mod serial;
+pub mod sync;
+pub mod zmtp;

@@ -115,7 +115,7 @@ impl RingKind {
 pub struct RingConfig {
     /// Payload capacity of one slot in bytes (1 ..= [`MAX_SLOT_SIZE`]).
     pub slot_size: u32,
-    /// Number of slots: a power of two, 1 ..= [`MAX_SLOT_COUNT`].
+    /// Number of slots: a power of two, 1 ..= [`MAX_SLOT_COUNT`] (MPMC: at least 2).
     pub slot_count: u32,
     /// [`fnv1a64`] of the message type's name, so two programs that disagree on the type refuse
     /// to talk.
@@ -130,6 +130,12 @@ impl RingConfig {
             slot_count,
             type_hash: fnv1a64(type_name.as_bytes()),
         }
+    }
+
+    /// Whether the geometry suits a ring of `kind` (MPMC needs at least 2 slots: with one, a
+    /// published sequence would equal the next lap's free sequence).
+    pub const fn is_valid_for(&self, kind: RingKind) -> bool {
+        self.is_valid() && !(matches!(kind, RingKind::Mpmc) && self.slot_count < 2)
     }
 
     /// Whether the geometry is within limits.
@@ -184,7 +190,7 @@ pub struct Creator {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum CreateError {
-    /// The configuration breaks the limits of [`RingConfig::is_valid`].
+    /// The configuration breaks the limits of [`RingConfig::is_valid_for`].
     InvalidConfig,
     /// The region is smaller than the ring needs.
     RegionTooSmall {
@@ -348,6 +354,9 @@ impl<R: Region> Segment<R> {
         config: RingConfig,
         creator: Creator,
     ) -> Result<Self, CreateError> {
+        if !config.is_valid_for(kind) {
+            return Err(CreateError::InvalidConfig);
+        }
         let needed = config.required_len().ok_or(CreateError::InvalidConfig)?;
         let mem = Mem::new(&region).ok_or(CreateError::Misaligned)?;
         if mem.len() < needed {
@@ -438,7 +447,7 @@ impl<R: Region> Segment<R> {
         let Some(found_kind) = RingKind::from_u32(kind_word) else {
             return Err(OpenError::CorruptHeader);
         };
-        if !found.is_valid()
+        if !found.is_valid_for(found_kind)
             || mem.u32(OFF_SLOT_STRIDE).load(r) as usize != found.slot_stride()
             || mem.u64(OFF_FINGERPRINT).load(r) != found.fingerprint(found_kind)
         {

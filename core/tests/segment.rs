@@ -74,6 +74,10 @@ fn create_refuses_small_regions_bad_configs_and_reuse() {
         Spsc::create(&region, RingConfig::new(0, 2, "t"), Creator::default()).unwrap_err(),
         CreateError::InvalidConfig
     );
+    assert_eq!(
+        Mpmc::create(&region, RingConfig::new(24, 1, "t"), Creator::default()).unwrap_err(),
+        CreateError::InvalidConfig
+    );
     let _ring = Spsc::create(&region, RingConfig::new(24, 4, "t"), Creator::default()).unwrap();
     assert_eq!(
         Mpmc::create(&region, RingConfig::new(24, 4, "t"), Creator::default()).unwrap_err(),
