@@ -8,7 +8,7 @@ use std::time::Duration;
 use ringwire::Error;
 use ringwire::shm::{Publisher, Subscriber};
 use serde::{Deserialize, Serialize};
-use shm_common::unique;
+use shm_common::{Peer, numbers, unique};
 
 #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
 struct Pose {
@@ -55,4 +55,69 @@ fn typed_topics_and_prefix_filters() {
         none.recv_bytes_timeout(Duration::from_millis(5)),
         Err(Error::Timeout)
     ));
+}
+
+const WATCHDOG: Duration = Duration::from_secs(120);
+
+/// One publisher process, `subs` subscriber processes: every subscriber accounts for every
+/// message exactly (received + lost = published), in order, uncorrupted.
+fn fan_out(subs: usize, n: u64) {
+    let ep = format!("shm://{}", unique("ps-fan"));
+    let mut publisher = Peer::spawn(&["pub", &ep, &n.to_string(), "slots=256"], WATCHDOG);
+    assert_eq!(publisher.line(), "bound");
+    let last = (n - 1).to_string();
+    let mut peers: Vec<Peer> = (0..subs)
+        .map(|_| Peer::spawn(&["sub", &ep, &last], WATCHDOG))
+        .collect();
+    for p in &mut peers {
+        assert_eq!(p.line(), "ready");
+    }
+    publisher.tell("go");
+    assert_eq!(publisher.line(), format!("published {n}"));
+    for p in peers {
+        let out = p.finish();
+        let nums = numbers(&out[0]);
+        assert_eq!(nums[0] + nums[1], n, "{out:?}");
+        assert!(nums[0] > 0);
+    }
+    publisher.finish();
+}
+
+#[test]
+fn one_subscriber_process() {
+    fan_out(1, 20_000);
+}
+
+#[test]
+fn four_subscriber_processes() {
+    fan_out(4, 20_000);
+}
+
+#[test]
+fn sixteen_subscriber_processes() {
+    fan_out(16, 5_000);
+}
+
+#[test]
+fn a_slow_subscriber_loses_and_counts_exactly_while_a_fast_one_keeps_up() {
+    let ep = format!("shm://{}", unique("ps-slow"));
+    let n = 1000u64;
+    let mut publisher = Peer::spawn(&["pub", &ep, &n.to_string(), "slots=16"], WATCHDOG);
+    assert_eq!(publisher.line(), "bound");
+    let last = (n - 1).to_string();
+    let mut slow = Peer::spawn(&["sub", &ep, &last, "delay_us=2000"], WATCHDOG);
+    let mut fast = Peer::spawn(&["sub", &ep, &last], WATCHDOG);
+    assert_eq!(slow.line(), "ready");
+    assert_eq!(fast.line(), "ready");
+    publisher.tell("go");
+    publisher.expect_line("published");
+    let s = numbers(&slow.finish()[0]);
+    assert_eq!(s[0] + s[1], n);
+    assert!(
+        s[1] > 0,
+        "the slow subscriber should have lost messages: {s:?}"
+    );
+    let f = numbers(&fast.finish()[0]);
+    assert_eq!(f[0] + f[1], n);
+    publisher.finish();
 }
