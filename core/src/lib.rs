@@ -5,6 +5,9 @@
 //! current time as a number, and everything it does is deterministic:
 //!
 //! - [`msg`]: typed messages, postcard-encoded straight into a caller's buffer.
+//! - [`zmtp`]: the ZMTP 3.1 codec (greeting, frames, commands) for ZeroMQ interop.
+//! - [`pattern`]: sans-IO pattern state machines (socket types, REQ/REP, subscriptions, back-off, heartbeats).
+//! - [`serial`]: COBS + CRC-32C framing of messages over byte streams (UART, USB CDC).
 //!
 //! Unsafe code lives only in the region and ring-slot modules; every other module
 //! is `deny(unsafe_code)`.
@@ -20,3 +23,6 @@ extern crate std;
 mod fmt;
 
 pub mod msg;
+pub mod pattern;
+pub mod zmtp;
+pub mod serial;

@@ -128,7 +128,7 @@ pub fn encode_pod<T: Pod>(items: &[T], buf: &mut [u8]) -> Result<usize, EncodeEr
 /// Decodes little-endian `bytes` into `out`; returns how many elements were written.
 /// Fails if `bytes` is not a whole number of elements or holds more than `out` can take.
 pub fn decode_pod<T: Pod>(bytes: &[u8], out: &mut [T]) -> Result<usize, DecodeError> {
-    if bytes.len() % T::SIZE != 0 {
+    if !bytes.len().is_multiple_of(T::SIZE) {
         return Err(DecodeError::Misaligned);
     }
     let count = bytes.len() / T::SIZE;

@@ -9,6 +9,7 @@
 pub mod endpoint;
 pub mod error;
 pub mod message;
+pub mod shm;
 
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
