@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod error;
 pub mod message;
 pub mod shm;
+pub mod zmtp;
 
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
