@@ -248,7 +248,11 @@ impl Engine {
         if !self.send_to(id, prefix, frames) {
             return Ok(false);
         }
-        if self.policy() == HwmPolicy::Block && !self.opts.batch {
+        // A connection still handshaking holds the message until the peer's READY (any
+        // later call or the drop's linger sends it); waiting here could deadlock two
+        // sockets driven by one thread.
+        let handshaking = self.conns[id].as_ref().is_some_and(|c| !c.ready);
+        if self.policy() == HwmPolicy::Block && !self.opts.batch && !handshaking {
             let deadline = self.opts.send_timeout.map(|t| Instant::now() + t);
             self.wait(deadline, |e| {
                 e.conns[id]
@@ -379,7 +383,7 @@ impl Engine {
                 if read_ok || !c.ready {
                     f |= PollFlags::IN;
                 }
-                if c.has_pending() {
+                if c.wants_write() {
                     f |= PollFlags::OUT;
                 }
                 fds.push(PollFd::from_borrowed_fd(c.stream.as_fd(), f));
