@@ -12,7 +12,7 @@ use std::os::fd::AsFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::{PollFd, PollFlags, Timespec, epoll};
 
 use ringwire_core::pattern::backoff::Backoff;
 use ringwire_core::pattern::heartbeat::{Heartbeat, HeartbeatAction};
@@ -50,6 +50,8 @@ pub struct Engine {
     pub inbox: VecDeque<(u64, Vec<Vec<u8>>)>,
     next_uid: u64,
     last_pump: Instant,
+    /// The driver's epoll set, where new descriptors are registered.
+    epoll: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
     scratch: Vec<Incoming>,
     pub stats: Stats,
     monitor: Option<mpsc::Sender<SocketEvent>>,
@@ -74,11 +76,42 @@ impl Engine {
             scratch: Vec::new(),
             next_uid: 1,
             last_pump: Instant::now(),
+            epoll: None,
             stats: Stats::default(),
             monitor: None,
             next_id: rand_seed(),
             own_subs,
         }
+    }
+
+    /// Registers future descriptors with the idle-time driver's epoll set.
+    pub fn set_epoll(&mut self, fd: std::sync::Arc<std::os::fd::OwnedFd>) {
+        self.epoll = Some(fd);
+    }
+
+    /// Edge-triggered registration (or re-registration) of `fd` with the driver.
+    fn register(&self, fd: std::os::fd::BorrowedFd<'_>, read: bool, modify: bool) {
+        let Some(ep) = &self.epoll else { return };
+        let mut flags = epoll::EventFlags::ET | epoll::EventFlags::OUT;
+        if read {
+            flags |= epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
+        }
+        let data = epoll::EventData::new_u64(0);
+        let r = if modify {
+            epoll::modify(ep.as_fd(), fd, data, flags)
+        } else {
+            epoll::add(ep.as_fd(), fd, data, flags)
+        };
+        if let Err(e) = r {
+            log::debug!("epoll registration failed: {e}");
+        }
+    }
+
+    /// Closes every listener and connection (the socket is being dropped).
+    pub fn shutdown(&mut self) {
+        self.conns.clear();
+        self.listeners.clear();
+        self.connectors.clear();
     }
 
     pub fn policy(&self) -> HwmPolicy {
@@ -111,6 +144,7 @@ impl Engine {
         let ep: Endpoint = ep.parse()?;
         let (l, bound) = Listener::bind(&ep)?;
         self.event(SocketEvent::Listening(bound.clone()));
+        self.register(l.as_fd(), true, false);
         self.listeners.push((l, bound.clone()));
         Ok(bound)
     }
@@ -176,6 +210,7 @@ impl Engine {
                 self.conns.len() - 1
             }
         };
+        self.register(conn.stream.as_fd(), true, false);
         self.conns[slot] = Some(conn);
         if let Some(c) = self.conns[slot].as_mut() {
             c.flush();
@@ -317,10 +352,12 @@ impl Engine {
     }
 
     /// The descriptors a poller waits on (readable) before calling `pump`.
-    pub fn fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+    pub fn fds(&self) -> Result<Vec<std::os::fd::OwnedFd>> {
         let l = self.listeners.iter().map(|(l, _)| l.as_fd());
-        l.chain(self.conns.iter().flatten().map(|c| c.stream.as_fd()))
-            .collect()
+        let all = l.chain(self.conns.iter().flatten().map(|c| c.stream.as_fd()));
+        Ok(all
+            .map(|fd| fd.try_clone_to_owned())
+            .collect::<std::io::Result<_>>()?)
     }
 
     /// Writes every pending buffer as far as the kernel takes it.
@@ -629,6 +666,12 @@ impl Engine {
             self.connectors[k].backoff.on_success();
         }
         let ep = c.endpoint.clone();
+        // Once established, only publishers need the driver to read (subscriptions).
+        if !matches!(kind, SocketType::Pub | SocketType::XPub)
+            && let Some(c) = self.conns[id].as_ref()
+        {
+            self.register(c.stream.as_fd(), false, true);
+        }
         self.event(SocketEvent::HandshakeSucceeded(ep));
     }
 

@@ -50,6 +50,7 @@
 //! ```
 
 mod conn;
+mod driver;
 mod engine;
 mod options;
 mod sockets;
