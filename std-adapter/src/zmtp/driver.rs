@@ -25,9 +25,13 @@ use super::engine::Engine;
 /// How often the driver looks at timers when no descriptor fires.
 const TICK: Duration = Duration::from_millis(25);
 
+/// How long corked bytes wait for more to join them before the driver writes them.
+const CORK_DELAY: Duration = Duration::from_micros(30);
+/// epoll data of the waker eventfd (sockets use 0).
+const WAKER: u64 = 1;
+
 struct Shared {
     engine: Mutex<Engine>,
-    epoll: Arc<OwnedFd>,
     stop: AtomicBool,
 }
 
@@ -37,36 +41,40 @@ pub struct Driven {
 }
 
 impl Driven {
-    /// Wraps `engine` and starts its driver (without one if epoll is unavailable).
+    /// Wraps `engine` and starts its driver (no driver if epoll is unavailable: the
+    /// socket then progresses only inside its owner's calls).
     pub fn new(mut engine: Engine) -> Driven {
-        let ep = epoll::create(epoll::CreateFlags::CLOEXEC)
-            .ok()
-            .map(Arc::new);
-        let has_driver = ep.is_some();
+        let ep = epoll::create(epoll::CreateFlags::CLOEXEC).and_then(|ep| {
+            let flags =
+                rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK;
+            let waker = rustix::event::eventfd(0, flags)?;
+            epoll::add(
+                &ep,
+                &waker,
+                epoll::EventData::new_u64(WAKER),
+                epoll::EventFlags::IN | epoll::EventFlags::ET,
+            )?;
+            Ok((Arc::new(ep), Arc::new(waker)))
+        });
         let epoll_fd = match ep {
-            Some(fd) => {
-                engine.set_epoll(fd.clone());
-                fd
+            Ok((fd, waker)) => {
+                engine.set_epoll(fd.clone(), waker);
+                Some(fd)
             }
-            None => Arc::new(
-                rustix::fs::open(
-                    "/dev/null",
-                    rustix::fs::OFlags::RDONLY,
-                    rustix::fs::Mode::empty(),
-                )
-                .expect("/dev/null opens"),
-            ),
+            Err(e) => {
+                log::warn!("no idle-time driver: {e}");
+                None
+            }
         };
         let shared = Arc::new(Shared {
             engine: Mutex::new(engine),
-            epoll: epoll_fd,
             stop: AtomicBool::new(false),
         });
-        if has_driver {
+        if let Some(ep) = epoll_fd {
             let s = shared.clone();
             let spawned = thread::Builder::new()
                 .name("ringwire-zmtp".into())
-                .spawn(move || drive(&s));
+                .spawn(move || drive(&s, &ep));
             if let Err(e) = spawned {
                 log::warn!("no idle-time driver thread: {e}");
             }
@@ -94,7 +102,7 @@ impl Drop for Driven {
     }
 }
 
-fn drive(shared: &Shared) {
+fn drive(shared: &Shared, ep: &OwnedFd) {
     let mut events = Vec::with_capacity(32);
     let tick = Timespec {
         tv_sec: 0,
@@ -103,12 +111,31 @@ fn drive(shared: &Shared) {
     while !shared.stop.load(Ordering::Relaxed) {
         events.clear();
         let _ = epoll::wait(
-            shared.epoll.as_fd(),
+            ep.as_fd(),
             rustix::buffer::spare_capacity(&mut events),
             Some(&tick),
         );
         if shared.stop.load(Ordering::Relaxed) {
             break;
+        }
+        if events.iter().any(|ev| ev.data.u64() == WAKER) {
+            // Bytes were corked: give the burst a moment to grow, then write it.
+            loop {
+                thread::sleep(CORK_DELAY);
+                match shared.engine.try_lock() {
+                    Ok(mut e) => {
+                        e.flush_all();
+                        e.drain_waker();
+                        break;
+                    }
+                    Err(TryLockError::Poisoned(p)) => {
+                        p.into_inner().flush_all();
+                        break;
+                    }
+                    Err(TryLockError::WouldBlock) => {}
+                }
+            }
+            continue;
         }
         match shared.engine.try_lock() {
             Ok(mut e) => {

@@ -30,6 +30,10 @@ use crate::error::{Error, Result};
 const FLUSH_AT: usize = 64 * 1024;
 /// Sending-only calls pump (accept, read subscriptions) at most this often.
 const PUMP_EVERY: Duration = Duration::from_millis(1);
+/// Sends closer together than this are a burst: after the first, messages are corked
+/// and written together by the driver (see `driver.rs`); isolated sends (a request, a
+/// control-loop publish) are written at once.
+pub const CORK_WINDOW: Duration = Duration::from_micros(5);
 
 struct Connector {
     endpoint: Endpoint,
@@ -52,6 +56,11 @@ pub struct Engine {
     last_pump: Instant,
     /// The driver's epoll set, where new descriptors are registered.
     epoll: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    /// The driver's eventfd, written when bytes are corked.
+    waker: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    last_send: Instant,
+    burst: bool,
+    corked: bool,
     scratch: Vec<Incoming>,
     pub stats: Stats,
     monitor: Option<mpsc::Sender<SocketEvent>>,
@@ -77,6 +86,10 @@ impl Engine {
             next_uid: 1,
             last_pump: Instant::now(),
             epoll: None,
+            waker: None,
+            last_send: Instant::now(),
+            burst: false,
+            corked: false,
             stats: Stats::default(),
             monitor: None,
             next_id: rand_seed(),
@@ -85,8 +98,13 @@ impl Engine {
     }
 
     /// Registers future descriptors with the idle-time driver's epoll set.
-    pub fn set_epoll(&mut self, fd: std::sync::Arc<std::os::fd::OwnedFd>) {
+    pub fn set_epoll(
+        &mut self,
+        fd: std::sync::Arc<std::os::fd::OwnedFd>,
+        waker: std::sync::Arc<std::os::fd::OwnedFd>,
+    ) {
         self.epoll = Some(fd);
+        self.waker = Some(waker);
     }
 
     /// Edge-triggered registration (or re-registration) of `fd` with the driver.
@@ -280,25 +298,31 @@ impl Engine {
     /// [`send_to`](Self::send_to), then for blocking sockets waits until the message
     /// has left the write buffer, so nothing is stranded when the caller stops calling.
     pub fn send_through(&mut self, id: usize, prefix: &[&[u8]], frames: &[&[u8]]) -> Result<bool> {
-        if !self.send_to(id, prefix, frames) {
-            return Ok(false);
+        // Bytes left in the buffer (kernel back-pressure, a handshake still running, a
+        // cork) are written by later calls or by the idle-time driver, never stranded.
+        Ok(self.send_to(id, prefix, frames))
+    }
+
+    /// Clears the waker eventfd (the driver has flushed).
+    pub fn drain_waker(&self) {
+        if let Some(w) = &self.waker {
+            let mut b = [0u8; 8];
+            let _ = rustix::io::read(w.as_fd(), &mut b);
         }
-        // A connection still handshaking holds the message until the peer's READY (any
-        // later call or the drop's linger sends it); waiting here could deadlock two
-        // sockets driven by one thread.
-        let handshaking = self.conns[id].as_ref().is_some_and(|c| !c.ready);
-        if self.policy() == HwmPolicy::Block && !self.opts.batch && !handshaking {
-            let deadline = self.opts.send_timeout.map(|t| Instant::now() + t);
-            self.wait(deadline, |e| {
-                e.conns[id]
-                    .as_ref()
-                    .is_none_or(|c| !c.has_pending() || c.dead.is_some())
-            })?;
+    }
+
+    /// Leaves queued bytes for the driver to write in one go shortly.
+    fn cork(&mut self) {
+        if !self.corked {
+            self.corked = true;
+            if let Some(w) = &self.waker {
+                let _ = rustix::io::write(w.as_fd(), &1u64.to_ne_bytes());
+            }
         }
-        Ok(true)
     }
 
     /// Queues a message on one connection and writes it unless batching.
+    /// A message sent within [`CORK_WINDOW`] of the previous one (a burst) is corked.
     pub fn send_to(&mut self, id: usize, prefix: &[&[u8]], frames: &[&[u8]]) -> bool {
         let batch = self.opts.batch;
         let hwm = self.opts.send_hwm;
@@ -313,8 +337,10 @@ impl Engine {
         }
         let was_pending = c.has_pending();
         c.queue_message(prefix, frames);
-        if (!batch && !was_pending) || c.pending_bytes() >= FLUSH_AT {
+        if c.pending_bytes() >= FLUSH_AT || (!batch && !was_pending && !self.burst) {
             c.flush();
+        } else if c.wants_write() {
+            self.cork();
         }
         true
     }
@@ -322,8 +348,8 @@ impl Engine {
     /// Sends to a connection chosen by `pick`, blocking (per the HWM policy) until one
     /// is ready and has room.
     pub fn send_round_robin(&mut self, prefix: &[&[u8]], frames: &[&[u8]]) -> Result<usize> {
-        let deadline = self.opts.send_timeout.map(|t| Instant::now() + t);
-        self.maybe_pump()?;
+        self.begin_send()?;
+        let mut deadline = None;
         loop {
             if let Some(id) = self.pick() {
                 if self.send_through(id, prefix, frames)? {
@@ -334,21 +360,36 @@ impl Engine {
                     return Ok(id);
                 }
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            let now = Instant::now();
+            let d = *deadline.get_or_insert_with(|| self.opts.send_timeout.map(|t| now + t));
+            if d.is_some_and(|d| now >= d) {
                 return Err(Error::Timeout);
             }
-            let step = Instant::now() + Duration::from_millis(50);
-            self.pump(Some(deadline.map_or(step, |d| d.min(step))))?;
+            let step = now + Duration::from_millis(50);
+            self.pump(Some(d.map_or(step, |d| d.min(step))))?;
         }
     }
 
     /// A non-blocking pump at most every millisecond, for calls that only send.
     pub fn maybe_pump(&mut self) -> Result<()> {
         let now = Instant::now();
+        self.maybe_pump_at(now)
+    }
+
+    fn maybe_pump_at(&mut self, now: Instant) -> Result<()> {
         if now.duration_since(self.last_pump) >= PUMP_EVERY {
             self.pump(Some(now))?;
         }
         Ok(())
+    }
+
+    /// Starts a user-level send with one clock read: notes bursts (see
+    /// [`send_to`](Self::send_to)) and pumps at most every millisecond.
+    pub fn begin_send(&mut self) -> Result<()> {
+        let now = Instant::now();
+        self.burst = now.duration_since(self.last_send) < CORK_WINDOW;
+        self.last_send = now;
+        self.maybe_pump_at(now)
     }
 
     /// The descriptors a poller waits on (readable) before calling `pump`.
@@ -362,6 +403,7 @@ impl Engine {
 
     /// Writes every pending buffer as far as the kernel takes it.
     pub fn flush_all(&mut self) {
+        self.corked = false;
         for c in self.conns.iter_mut().flatten() {
             if c.has_pending() {
                 c.flush();

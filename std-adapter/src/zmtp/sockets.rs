@@ -291,12 +291,12 @@ macro_rules! recv_api {
         impl $name {
             /// Receives a message and decodes its last frame as postcard `T`; blocks.
             pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
-                decode(&self.recv_frames(None)?)
+                decode(&self.recv_frames(Wait::Forever)?)
             }
 
             /// Like [`recv`](Self::recv) but gives up with [`Error::Timeout`].
             pub fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T> {
-                decode(&self.recv_frames(Some(Instant::now() + timeout))?)
+                decode(&self.recv_frames(Wait::For(timeout))?)
             }
 
             /// Like [`recv`](Self::recv) but returns [`Error::WouldBlock`] at once if nothing is queued.
@@ -306,13 +306,13 @@ macro_rules! recv_api {
 
             /// Receives a message and returns its last frame; blocks.
             pub fn recv_bytes(&mut self) -> Result<Vec<u8>> {
-                Ok(self.recv_frames(None)?.pop().unwrap_or_default())
+                Ok(self.recv_frames(Wait::Forever)?.pop().unwrap_or_default())
             }
 
             /// [`recv_bytes`](Self::recv_bytes) with a timeout.
             pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>> {
                 Ok(self
-                    .recv_frames(Some(Instant::now() + timeout))?
+                    .recv_frames(Wait::For(timeout))?
                     .pop()
                     .unwrap_or_default())
             }
@@ -324,14 +324,12 @@ macro_rules! recv_api {
 
             /// Receives a whole multipart message; blocks.
             pub fn recv_multipart(&mut self) -> Result<Message> {
-                Ok(Message::from_frames(self.recv_frames(None)?))
+                Ok(Message::from_frames(self.recv_frames(Wait::Forever)?))
             }
 
             /// [`recv_multipart`](Self::recv_multipart) with a timeout.
             pub fn recv_multipart_timeout(&mut self, timeout: Duration) -> Result<Message> {
-                Ok(Message::from_frames(
-                    self.recv_frames(Some(Instant::now() + timeout))?,
-                ))
+                Ok(Message::from_frames(self.recv_frames(Wait::For(timeout))?))
             }
 
             /// [`recv_multipart`](Self::recv_multipart) without blocking.
@@ -340,7 +338,7 @@ macro_rules! recv_api {
             }
 
             fn try_frames(&mut self) -> Result<Vec<Vec<u8>>> {
-                match self.recv_frames(Some(Instant::now())) {
+                match self.recv_frames(Wait::Now) {
                     Err(Error::Timeout) => Err(Error::WouldBlock),
                     r => r,
                 }
@@ -375,11 +373,33 @@ macro_rules! send_api {
 }
 
 /// Pops the next message from the inbox, pumping until one arrives or the deadline.
-fn next_message(e: &mut Engine, deadline: Option<Instant>) -> Result<(u64, Vec<Vec<u8>>)> {
-    if e.wait(deadline, |e| !e.inbox.is_empty())? {
+fn next_message(e: &mut Engine, wait: Wait) -> Result<(u64, Vec<Vec<u8>>)> {
+    // Fast path: a queued message needs neither a clock read nor a poll.
+    if let Some(m) = e.inbox.pop_front() {
+        return Ok(m);
+    }
+    if e.wait(wait.deadline(), |e| !e.inbox.is_empty())? {
         e.inbox.pop_front().ok_or(Error::Timeout)
     } else {
         Err(Error::Timeout)
+    }
+}
+
+/// How long a receive may wait.
+#[derive(Clone, Copy)]
+enum Wait {
+    Forever,
+    For(Duration),
+    Now,
+}
+
+impl Wait {
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Wait::Forever => None,
+            Wait::For(d) => Some(Instant::now() + d),
+            Wait::Now => Some(Instant::now()),
+        }
     }
 }
 
@@ -403,7 +423,7 @@ impl Pub {
     fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
-        e.maybe_pump()?;
+        e.begin_send()?;
         let topic = frames.first().copied().unwrap_or_default();
         self.ids.clear();
         for (i, c) in e.conns.iter().enumerate() {
@@ -488,10 +508,10 @@ impl Sub {
         Ok(())
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
-        next_message(e, deadline).map(|(_, f)| f)
+        next_message(e, wait).map(|(_, f)| f)
     }
 }
 common!(Sub, SocketType::Sub);
@@ -529,11 +549,12 @@ impl Req {
         }
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
         self.state.on_recv_start().map_err(|e| Error::State(e.0))?;
         let target = self.target;
+        let deadline = wait.deadline();
         loop {
             let found = e.wait(deadline, |e| {
                 !e.inbox.is_empty() || e.slot_of(target).is_none()
@@ -569,7 +590,7 @@ impl Req {
         timeout: Duration,
     ) -> Result<A> {
         self.send(request)?;
-        match self.recv_frames(Some(Instant::now() + timeout)) {
+        match self.recv_frames(Wait::For(timeout)) {
             Ok(frames) => decode(&frames),
             Err(e) => {
                 self.abandon();
@@ -614,12 +635,12 @@ impl Rep {
         }
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
         self.state.on_recv_start().map_err(|e| Error::State(e.0))?;
         loop {
-            let (uid, mut frames) = next_message(e, deadline)?;
+            let (uid, mut frames) = next_message(e, wait)?;
             // Malformed requests (no delimiter) are dropped, as libzmq does.
             let Some(n) = split_envelope(&frames) else {
                 continue;
@@ -636,6 +657,7 @@ impl Rep {
         let mut guard = self.h.lock();
         let e = &mut *guard;
         self.state.on_send().map_err(|e| Error::State(e.0))?;
+        e.begin_send()?;
         let Some(slot) = e.slot_of(self.reply_to) else {
             // The requester went away; its reply has nowhere to go (libzmq drops it too).
             return Ok(());
@@ -667,10 +689,10 @@ impl Dealer {
         e.send_round_robin(&[], frames).map(|_| ())
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
-        next_message(e, deadline).map(|(_, f)| f)
+        next_message(e, wait).map(|(_, f)| f)
     }
 }
 common!(Dealer, SocketType::Dealer);
@@ -688,11 +710,11 @@ impl Router {
         Router { h }
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
         loop {
-            let (uid, mut frames) = next_message(e, deadline)?;
+            let (uid, mut frames) = next_message(e, wait)?;
             let Some(slot) = e.slot_of(uid) else {
                 continue;
             };
@@ -717,7 +739,7 @@ impl Router {
                 "a ROUTER message needs a frame after the routing id",
             ));
         }
-        e.pump(Some(Instant::now()))?;
+        e.begin_send()?;
         let slot = e.conns.iter().position(|c| {
             c.as_ref()
                 .is_some_and(|c| c.ready && c.dead.is_none() && c.routing_id == *id)
@@ -776,10 +798,10 @@ impl Pull {
         Pull { h }
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
-        next_message(e, deadline).map(|(_, f)| f)
+        next_message(e, wait).map(|(_, f)| f)
     }
 }
 common!(Pull, SocketType::Pull);
@@ -801,10 +823,10 @@ impl Pair {
         e.send_round_robin(&[], frames).map(|_| ())
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
-        next_message(e, deadline).map(|(_, f)| f)
+        next_message(e, wait).map(|(_, f)| f)
     }
 }
 common!(Pair, SocketType::Pair);
