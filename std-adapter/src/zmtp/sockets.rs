@@ -137,7 +137,7 @@ impl<S: ZmtpSocket> Builder<S> {
         self
     }
 
-    /// Batch small messages in the write buffer (call `flush` after a burst).
+    /// Cork every send (see [`Options::batch`]).
     pub fn batch(mut self, on: bool) -> Self {
         self.opts.batch = on;
         self
