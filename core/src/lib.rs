@@ -5,8 +5,13 @@
 //! current time as a number, and everything it does is deterministic:
 //!
 //! - [`msg`]: typed messages, postcard-encoded straight into a caller's buffer.
+//! - [`region`]: the memory a segment lives in (shared mapping or `static` buffer).
+//! - [`segment`]: the segment header: layout, creation handshake, validation, wake-ups.
+//! - [`ring`]: lock-free broadcast, SPSC and MPMC rings of fixed-size slots.
+//! - [`sync`]: the one source of atomics (loom under `cfg(loom)`).
 //! - [`zmtp`]: the ZMTP 3.1 codec (greeting, frames, commands) for ZeroMQ interop.
 //! - [`pattern`]: sans-IO pattern state machines (socket types, REQ/REP, subscriptions, back-off, heartbeats).
+//! - [`serial`]: COBS + CRC-32C framing of messages over byte streams (UART, USB CDC).
 //!
 //! Unsafe code lives only in the region and ring-slot modules; every other module
 //! is `deny(unsafe_code)`.
@@ -15,7 +20,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(test)]
+#[cfg(any(test, loom))]
 extern crate std;
 
 #[macro_use]
@@ -23,4 +28,9 @@ mod fmt;
 
 pub mod msg;
 pub mod pattern;
+pub mod region;
+pub mod ring;
+pub mod segment;
+pub mod serial;
+pub mod sync;
 pub mod zmtp;

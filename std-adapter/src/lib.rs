@@ -9,6 +9,8 @@
 pub mod endpoint;
 pub mod error;
 pub mod message;
+pub mod serial;
+pub mod shm;
 pub mod zmtp;
 
 pub use endpoint::Endpoint;
