@@ -11,6 +11,7 @@ pub mod error;
 pub mod message;
 pub mod serial;
 pub mod shm;
+pub mod zmtp;
 
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};

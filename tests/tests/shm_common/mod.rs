@@ -2,8 +2,8 @@
 //! watchdog, reading its report lines.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Lines};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::io::{BufRead, BufReader, Lines, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ pub fn unique(tag: &str) -> String {
 pub struct Peer {
     pub child: Child,
     pub lines: Lines<BufReader<ChildStdout>>,
+    pub stdin: Option<ChildStdin>,
 }
 
 impl Peer {
@@ -26,6 +27,7 @@ impl Peer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shm_peer"))
             .args(args)
             .stdout(Stdio::piped())
+            .stdin(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn shm_peer");
@@ -38,10 +40,19 @@ impl Peer {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         });
         let stdout = child.stdout.take().expect("piped stdout");
+        let stdin = child.stdin.take();
         Peer {
             child,
             lines: BufReader::new(stdout).lines(),
+            stdin,
         }
+    }
+
+    /// Writes one line to the peer's stdin.
+    pub fn tell(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write to shm_peer");
+        stdin.flush().expect("flush");
     }
 
     /// The next report line (panics if the peer exits first).
@@ -64,6 +75,7 @@ impl Peer {
 
     /// Waits for exit; asserts success; returns the remaining lines.
     pub fn finish(mut self) -> Vec<String> {
+        drop(self.stdin.take());
         let rest: Vec<String> = self.lines.by_ref().map_while(Result::ok).collect();
         let status = self.child.wait().expect("wait shm_peer");
         assert!(
@@ -102,4 +114,28 @@ pub fn proc_state(pid: u32) -> Option<char> {
         .next()?
         .chars()
         .next()
+}
+
+/// Parses `"<word> A <word> B ..."` report lines into the numbers, e.g. "received 5 lost 2".
+pub fn numbers(line: &str) -> Vec<u64> {
+    line.split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
+
+/// A pseudo-random number in `0..bound` (seeded from the clock): where a kill lands.
+pub fn random_below(bound: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let mut x = nanos ^ (u64::from(std::process::id()) << 32) ^ 0x9E37_79B9_7F4A_7C15;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x % bound.max(1)
+}
+
+/// A scratch file path unique to this test run.
+pub fn scratch_file(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(unique(tag))
 }

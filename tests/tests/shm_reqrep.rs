@@ -1,0 +1,35 @@
+//! REQ/REP between processes.
+#![forbid(unsafe_code)]
+
+mod shm_common;
+
+use std::time::Duration;
+
+use shm_common::{Peer, unique};
+
+const WATCHDOG: Duration = Duration::from_secs(120);
+
+#[test]
+fn requests_and_replies_between_processes() {
+    let ep = format!("shm://{}", unique("rr-proc"));
+    let mut rep = Peer::spawn(&["rep", &ep], WATCHDOG);
+    assert_eq!(rep.line(), "bound");
+    let mut req = Peer::spawn(&["req", &ep, "2000"], WATCHDOG);
+    assert_eq!(req.line(), "ready");
+    let out = req.finish();
+    assert_eq!(out.last().unwrap(), "requests 2000 retries 0");
+    rep.kill();
+}
+
+#[test]
+fn requester_may_start_first_and_bind() {
+    // The replier binds late: the requester's connect waits for the segment.
+    let ep = format!("shm://{}", unique("rr-late"));
+    let mut req = Peer::spawn(&["req", &ep, "100"], WATCHDOG);
+    std::thread::sleep(Duration::from_millis(50));
+    let mut rep = Peer::spawn(&["rep", &ep], WATCHDOG);
+    assert_eq!(rep.line(), "bound");
+    assert_eq!(req.line(), "ready");
+    assert_eq!(req.finish().last().unwrap(), "requests 100 retries 0");
+    rep.kill();
+}
