@@ -270,4 +270,5 @@ fn bind_reclaims_nothing_alive_and_unlinks_on_drop() {
     );
     // Our own (dead-but-not-really: same pid) segment remains; a subscriber can still attach.
     assert!(Subscriber::connect(&kept).is_ok());
+    shm_common::unlink(&kept);
 }

@@ -19,6 +19,7 @@ fn requests_and_replies_between_processes() {
     let out = req.finish();
     assert_eq!(out.last().unwrap(), "requests 2000 retries 0");
     rep.kill();
+    shm_common::unlink(&ep);
 }
 
 #[test]
@@ -32,4 +33,5 @@ fn requester_may_start_first_and_bind() {
     assert_eq!(req.line(), "ready");
     assert_eq!(req.finish().last().unwrap(), "requests 100 retries 0");
     rep.kill();
+    shm_common::unlink(&ep);
 }
