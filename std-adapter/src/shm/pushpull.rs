@@ -27,6 +27,9 @@ use crate::error::{Error, Result};
 
 type Ring = Mpmc<SharedSegment>;
 
+/// How long claims without a recorded owner must persist before recovery releases them.
+const UNATTRIBUTED_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl RingSet for Ring {
     const TYPE_NAME: &'static str = "ringwire.shm.pushpull/1";
     const PATTERN: &'static str = "PUSH/PULL";
@@ -51,6 +54,7 @@ struct Queue {
     options: ShmOptions,
     /// When a recovery last saw a claim with no owner recorded yet.
     unattributed_since: Option<Instant>,
+    stale: attach::StaleCheck,
 }
 
 impl Queue {
@@ -68,11 +72,23 @@ impl Queue {
     }
 
     fn new(ring: Ring, name: SegmentName, options: ShmOptions) -> Self {
+        let stale = attach::StaleCheck::new(ring.segment().region(), options.liveness_interval);
         Self {
             ring,
             name,
             options,
             unattributed_since: None,
+            stale,
+        }
+    }
+
+    /// On paths that may never block: follow a replacement segment if the creator died.
+    fn follow(&mut self) {
+        if self.stale.due()
+            && let Some(ring) =
+                attach::replacement::<Ring>(&self.name, &self.options, self.ring.segment().region())
+        {
+            *self = Self::new(ring, self.name.clone(), self.options.clone());
         }
     }
 
@@ -86,9 +102,12 @@ impl Queue {
         next: &mut Option<Ring>,
     ) -> Result<Check> {
         let me = attach::owner_id();
-        // A claim with no owner recorded is released only if it was already seen one full
-        // liveness interval ago (a live claimer records its owner within nanoseconds).
-        let release = unattributed_since.is_some_and(|t| t.elapsed() >= options.liveness_interval);
+        // A claim with no owner recorded yet is normally a live claimer a few instructions
+        // after its CAS, but one preempted on a loaded machine can sit there for a while. So
+        // unattributed claims are released only after every check for a long quiet period
+        // (UNATTRIBUTED_GRACE, or 20 liveness intervals if longer) kept seeing some.
+        let grace = UNATTRIBUTED_GRACE.max(options.liveness_interval * 20);
+        let release = unattributed_since.is_some_and(|t| t.elapsed() >= grace);
         if let Ok(report) = ring.recover(me, attach::owner_alive, release) {
             if report.tombstoned + report.freed + report.released_unattributed > 0 {
                 log::warn!("shm://{name}: recovered slots of dead processes: {report:?}");
@@ -128,6 +147,7 @@ impl Queue {
                 name,
                 options,
                 unattributed_since,
+                ..
             } = self;
             let waited = wait_for(
                 options.wait,
@@ -141,8 +161,7 @@ impl Queue {
                 Waited::Done(v) => return Ok(v),
                 Waited::Reattach => {
                     if let Some(ring) = next {
-                        self.ring = ring;
-                        self.unattributed_since = None;
+                        *self = Self::new(ring, self.name.clone(), self.options.clone());
                     }
                 }
             }
@@ -150,6 +169,7 @@ impl Queue {
     }
 
     fn send(&mut self, encode: &dyn Fn(&mut [u8]) -> Result<usize>) -> Result<()> {
+        self.follow();
         let me = attach::owner_id();
         let done = self.wait(self.full_wait(), &mut |ring| {
             let producer = ring
@@ -210,6 +230,7 @@ impl Pusher {
     /// Dropping the loan uncommitted queues nothing (pullers skip the slot).
     pub fn loan(&mut self) -> Result<PushLoan<'_>> {
         let me = attach::owner_id();
+        self.queue.follow();
         let wait = self.queue.full_wait();
         // Wait for a free slot first (re-attaching if needed), then take it on the settled ring.
         self.queue.wait(wait, &mut |ring| {
