@@ -66,7 +66,9 @@ impl RingSet for Rings {
             needed: half.saturating_mul(2),
             len,
         };
-        let req = SubRegion::new(seg.clone(), 0, half).ok_or(too_small)?;
+        // The request ring's header is read first, through a window no larger than the
+        // segment: if the guessed geometry is wrong it reports the real one.
+        let req = SubRegion::new(seg.clone(), 0, half.min(len)).ok_or(too_small)?;
         let req = Spsc::open(req, config)?;
         let rep = SubRegion::new(seg, half, half).ok_or(too_small)?;
         Ok(Self {
