@@ -9,7 +9,9 @@
 pub mod endpoint;
 pub mod error;
 pub mod message;
+pub mod serial;
 pub mod shm;
+pub mod zmtp;
 
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
