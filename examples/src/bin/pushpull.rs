@@ -33,14 +33,9 @@ fn worker(endpoint: &str) -> ringwire::Result<()> {
         }
     };
     let (mut done, mut sum) = (0u64, 0u64);
-    loop {
-        match puller.recv_timeout(Duration::from_secs(30))? {
-            Job::Square(n) => {
-                done += 1;
-                sum += n * n;
-            }
-            Job::Stop => break,
-        }
+    while let Job::Square(n) = puller.recv_timeout(Duration::from_secs(30))? {
+        done += 1;
+        sum += n * n;
     }
     // One line on stdout: how many jobs, and the sum of their results.
     println!("{done} {sum}");
