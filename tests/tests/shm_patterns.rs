@@ -64,6 +64,21 @@ fn req_rep_state_rules() {
     assert_eq!(rep.recv::<u32>().unwrap(), 2);
     rep.send(&200u32).unwrap();
     assert_eq!(req.recv::<u32>().unwrap(), 200);
+    // An abandoned request's reply is dropped; there is nothing to receive.
+    req.send(&3u32).unwrap();
+    req.abandon();
+    assert!(matches!(req.try_recv::<u32>(), Err(Error::State(_))));
+    assert_eq!(rep.recv::<u32>().unwrap(), 3);
+    rep.send(&300u32).unwrap();
+    assert_eq!(
+        req.request::<_, u32>(&4u32, Duration::from_millis(1))
+            .unwrap_err()
+            .to_string(),
+        "timed out"
+    );
+    assert_eq!(rep.recv::<u32>().unwrap(), 4);
+    rep.send(&400u32).unwrap();
+    assert_eq!(req.recv::<u32>().unwrap(), 400);
 }
 
 #[test]
@@ -151,7 +166,7 @@ fn zero_copy_loans_and_in_place_receive() {
     let ep = format!("{ep}-pub");
     let mut publisher = Publisher::builder().options(opts).bind(&ep).unwrap();
     let mut sub = Subscriber::connect(&ep).unwrap();
-    sub.subscribe(b"");
+    sub.subscribe(b"").unwrap();
     assert!(
         publisher
             .loan_with(|buf| {
@@ -169,7 +184,7 @@ fn slow_subscriber_counts_exactly_what_it_lost() {
     let ep = ep("lag");
     let mut publisher = Publisher::builder().slot_count(8).bind(&ep).unwrap();
     let mut sub = Subscriber::connect(&ep).unwrap();
-    sub.subscribe(b"");
+    sub.subscribe(b"").unwrap();
     for i in 0..20u32 {
         publisher.send(&i).unwrap();
     }
@@ -190,7 +205,7 @@ fn late_joiners_get_history_and_second_publisher_is_refused() {
         publisher.send(&i).unwrap();
     }
     let mut late = Subscriber::builder().history(3).connect(&ep).unwrap();
-    late.subscribe(b"");
+    late.subscribe(b"").unwrap();
     assert_eq!(late.try_recv::<u32>().unwrap(), 7);
     assert_eq!(late.try_recv::<u32>().unwrap(), 8);
     assert_eq!(late.try_recv::<u32>().unwrap(), 9);
@@ -209,7 +224,7 @@ fn poller_reports_the_readable_sockets() {
     let mut p1 = Publisher::bind(&e1).unwrap();
     let mut push = Pusher::bind(&e2).unwrap();
     let mut s1 = Subscriber::connect(&e1).unwrap();
-    s1.subscribe(b"");
+    s1.subscribe(b"").unwrap();
     let pull = Puller::connect(&e2).unwrap();
     assert!(
         Poller::poll(&[&s1, &pull], Some(Duration::from_millis(5)))

@@ -22,9 +22,9 @@ fn typed_topics_and_prefix_filters() {
     let ep = format!("shm://{}", unique("ps-basic"));
     let mut publisher = Publisher::bind(&ep).unwrap();
     let mut all = Subscriber::connect(&ep).unwrap();
-    all.subscribe(b"");
+    all.subscribe(b"").unwrap();
     let mut poses = Subscriber::connect(&ep).unwrap();
-    poses.subscribe(b"pose");
+    poses.subscribe(b"pose").unwrap();
     let mut none = Subscriber::connect(&ep).unwrap();
 
     publisher
@@ -55,6 +55,21 @@ fn typed_topics_and_prefix_filters() {
         none.recv_bytes_timeout(Duration::from_millis(5)),
         Err(Error::Timeout)
     ));
+
+    // After unsubscribing, "pose" messages are dropped at this reader.
+    poses.unsubscribe(b"pose").unwrap();
+    publisher
+        .send_on(
+            "pose/left",
+            &Pose {
+                x: 0.0,
+                y: 0.0,
+                seq: 2,
+            },
+        )
+        .unwrap();
+    assert!(matches!(poses.try_recv_bytes(), Err(Error::WouldBlock)));
+    assert_eq!(all.try_recv::<Pose>().unwrap().seq, 2);
 }
 
 const WATCHDOG: Duration = Duration::from_secs(120);

@@ -468,6 +468,11 @@ impl Requester {
         self.recv_raw(deadline, |m| m.decode::<A>())
     }
 
+    /// Gives up on the request in flight: its reply, if it still comes, is dropped.
+    pub fn abandon(&mut self) {
+        self.waiting = None;
+    }
+
     fn recv_raw<R>(
         &mut self,
         wait: Wait,
