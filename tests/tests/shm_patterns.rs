@@ -42,7 +42,9 @@ fn request_reply_round_trip_in_threads() {
 fn req_rep_state_rules() {
     let ep = ep("rr-state");
     let mut rep = Replier::bind(&ep).unwrap();
+    assert!(!rep.peer_alive());
     let mut req = Requester::connect(&ep).unwrap();
+    assert!(req.peer_alive() && rep.peer_alive());
     assert!(matches!(req.try_recv::<u8>(), Err(Error::State(_))));
     assert!(matches!(rep.send(&1u8), Err(Error::State(_))));
     assert!(matches!(rep.try_recv::<u8>(), Err(Error::WouldBlock)));

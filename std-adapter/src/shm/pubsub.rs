@@ -305,6 +305,13 @@ impl Subscriber {
         self.lost
     }
 
+    /// Whether a publisher is attached and its process alive (a dead publisher's subscribers
+    /// keep waiting for a successor; this tells them there is none right now).
+    pub fn publisher_alive(&self) -> bool {
+        let owner = self.cell.borrow_owner().segment().writer_owner();
+        owner != 0 && attach::owner_alive(owner)
+    }
+
     /// Messages published but not yet read (including ones the filters will drop).
     pub fn pending(&self) -> u64 {
         self.cell.with_dependent(|_, r| r.pending())

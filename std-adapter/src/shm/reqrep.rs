@@ -468,6 +468,12 @@ impl Requester {
         self.recv_raw(deadline, |m| m.decode::<A>())
     }
 
+    /// Whether a replier is attached and its process alive.
+    pub fn peer_alive(&self) -> bool {
+        let peer = self.socket.peer();
+        peer != 0 && attach::owner_alive(peer)
+    }
+
     /// Gives up on the request in flight: its reply, if it still comes, is dropped.
     pub fn abandon(&mut self) {
         self.waiting = None;
@@ -583,6 +589,12 @@ impl Replier {
     /// Sends a multipart reply.
     pub fn send_multipart(&mut self, parts: &[&[u8]]) -> Result<()> {
         self.send_raw(&|buf| frames::encode(parts, buf))
+    }
+
+    /// Whether a requester is attached and its process alive.
+    pub fn peer_alive(&self) -> bool {
+        let peer = self.socket.peer();
+        peer != 0 && attach::owner_alive(peer)
     }
 
     /// Zero-copy reply of one frame: `fill` writes into the slot and returns the length.
