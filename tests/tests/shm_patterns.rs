@@ -342,3 +342,39 @@ fn loans_wait_for_room_per_the_full_policy() {
     t.join().unwrap();
     assert_eq!(got, vec![0, 1, 2]);
 }
+
+#[test]
+fn every_sender_has_a_zero_copy_loan() {
+    let e = ep("loan-rr");
+    let mut rep = Replier::bind(&e).unwrap();
+    let mut req = Requester::connect(&e).unwrap();
+    req.loan_with(|buf| {
+        buf[..2].copy_from_slice(b"hi");
+        Some(2)
+    })
+    .unwrap();
+    assert_eq!(rep.recv_bytes().unwrap(), b"hi");
+    rep.loan_with(|buf| {
+        buf[..3].copy_from_slice(b"hey");
+        Some(3)
+    })
+    .unwrap();
+    assert_eq!(req.recv_bytes().unwrap(), b"hey");
+    // A fill that declines on REQ/REP is an error (the request stays unsent).
+    assert!(matches!(req.loan_with(|_| None), Err(Error::State(_))));
+
+    let e = ep("loan-push");
+    let mut push = Pusher::bind(&e).unwrap();
+    let mut pull = Puller::connect(&e).unwrap();
+    assert!(!push.loan_with(|_| None).unwrap());
+    assert!(
+        push.loan_with(|buf| {
+            buf[0] = 42;
+            Some(1)
+        })
+        .unwrap()
+    );
+    assert_eq!(pull.try_recv_bytes().unwrap(), vec![42]);
+    assert!(matches!(pull.try_recv_bytes(), Err(Error::WouldBlock)));
+    assert!(format!("{push:?} {pull:?} {req:?} {rep:?}").contains("Pusher"));
+}

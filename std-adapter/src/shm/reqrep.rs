@@ -361,6 +361,22 @@ impl Socket {
     }
 }
 
+/// Lets `fill` write one frame's data in place after its header; returns the bytes used.
+fn fill_frame(buf: &mut [u8], fill: &dyn Fn(&mut [u8]) -> Option<usize>) -> Result<usize> {
+    let cap = buf.len().saturating_sub(FRAME_HEADER);
+    let n = fill(&mut buf[FRAME_HEADER..]).ok_or(Error::State(
+        "a REQ/REP message cannot be withdrawn once its slot is loaned",
+    ))?;
+    if n > cap {
+        return Err(Error::TooLarge {
+            size: n,
+            limit: cap,
+        });
+    }
+    frames::write_header(buf, n, false);
+    Ok(FRAME_HEADER + n)
+}
+
 /// The request id in a message's first frame.
 fn envelope(msg: &[u8]) -> Result<u64> {
     let head = msg.get(..ID_FRAME).ok_or_else(bad_envelope)?;
@@ -466,6 +482,11 @@ impl Requester {
         let deadline = Wait::timeout(timeout);
         self.send(request)?;
         self.recv_raw(deadline, |m| m.decode::<A>())
+    }
+
+    /// Zero-copy request of one frame: `fill` writes into the slot and returns the length.
+    pub fn loan_with(&mut self, fill: impl Fn(&mut [u8]) -> Option<usize>) -> Result<()> {
+        self.send_raw(&|buf| fill_frame(buf, &fill))
     }
 
     /// Whether a replier is attached and its process alive.
@@ -599,19 +620,7 @@ impl Replier {
 
     /// Zero-copy reply of one frame: `fill` writes into the slot and returns the length.
     pub fn loan_with(&mut self, fill: impl Fn(&mut [u8]) -> Option<usize>) -> Result<()> {
-        self.send_raw(&|buf| {
-            let cap = buf.len().saturating_sub(FRAME_HEADER);
-            let n = fill(&mut buf[FRAME_HEADER..])
-                .ok_or(Error::State("REP: a reply cannot be withdrawn"))?;
-            if n > cap {
-                return Err(Error::TooLarge {
-                    size: n,
-                    limit: cap,
-                });
-            }
-            frames::write_header(buf, n, false);
-            Ok(FRAME_HEADER + n)
-        })
+        self.send_raw(&|buf| fill_frame(buf, &fill))
     }
 
     /// The endpoint, `shm://name`.
@@ -635,5 +644,23 @@ impl ShmSocket for Replier {
     }
     fn connect_with(endpoint: &str, options: ShmOptions) -> Result<Self> {
         Socket::connect(endpoint, options, Side::Replier).map(Self::new)
+    }
+}
+
+impl std::fmt::Debug for Requester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Requester")
+            .field("endpoint", &self.endpoint())
+            .field("waiting", &self.waiting.is_some())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Replier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replier")
+            .field("endpoint", &self.endpoint())
+            .field("replying", &self.replying_to.is_some())
+            .finish()
     }
 }
