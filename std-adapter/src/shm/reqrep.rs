@@ -262,8 +262,11 @@ impl Socket {
                 Side::Requester => &rings.rep,
                 Side::Replier => &rings.req,
             };
+            // Stale replies skipped per attempt: bounded, so a peer flooding the ring cannot
+            // hold a receive past its deadline (twice the ring drains any backlog).
+            let budget = u64::from(ring.segment().config().slot_count) * 2 + 64;
             let mut attempt = || -> Result<Option<R>> {
-                loop {
+                for _ in 0..budget {
                     let msg = match ends.rx.try_borrow() {
                         Ok(msg) => msg,
                         Err(RecvError::Empty) | Err(RecvError::Busy) => return Ok(None),
@@ -283,6 +286,7 @@ impl Socket {
                         .ok_or(Error::State("receive callback used twice"))?;
                     return f(id, body).map(Some);
                 }
+                Ok(None)
             };
             let mut alive = || {
                 if let Check::Reattach = replacement_check(name, options, rings, &mut next)? {
