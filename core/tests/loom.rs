@@ -37,7 +37,11 @@ fn message(i: u8) -> ([u8; 8], usize) {
 
 fn check(buf: &[u8], len: usize, i: u8) {
     assert_eq!(len, message(i).1, "length of message {i}");
-    assert!(buf[..len].iter().all(|&b| b == i), "message {i} torn: {:?}", &buf[..len]);
+    assert!(
+        buf[..len].iter().all(|&b| b == i),
+        "message {i} torn: {:?}",
+        &buf[..len]
+    );
 }
 
 #[test]
