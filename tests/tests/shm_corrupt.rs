@@ -59,7 +59,7 @@ fn impossible_slot_length_in_a_broadcast_ring_is_an_error() {
     let ep = format!("shm://{name}");
     let mut publisher = Publisher::bind(&ep).unwrap();
     let mut sub = Subscriber::connect(&ep).unwrap();
-    sub.subscribe(b"").unwrap();
+    sub.subscribe(b"");
     publisher.send(&1u32).unwrap();
     // The slot's length word (offset 8 in the slot) claims more than the slot holds.
     poke(&name, SLOTS_OFFSET + 8, u32::MAX);

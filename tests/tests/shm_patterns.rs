@@ -168,7 +168,7 @@ fn zero_copy_loans_and_in_place_receive() {
     let ep = format!("{ep}-pub");
     let mut publisher = Publisher::builder().options(opts).bind(&ep).unwrap();
     let mut sub = Subscriber::connect(&ep).unwrap();
-    sub.subscribe(b"").unwrap();
+    sub.subscribe(b"");
     assert!(
         publisher
             .loan_with(|buf| {
@@ -186,7 +186,7 @@ fn slow_subscriber_counts_exactly_what_it_lost() {
     let ep = ep("lag");
     let mut publisher = Publisher::builder().slot_count(8).bind(&ep).unwrap();
     let mut sub = Subscriber::connect(&ep).unwrap();
-    sub.subscribe(b"").unwrap();
+    sub.subscribe(b"");
     for i in 0..20u32 {
         publisher.send(&i).unwrap();
     }
@@ -207,7 +207,7 @@ fn late_joiners_get_history_and_second_publisher_is_refused() {
         publisher.send(&i).unwrap();
     }
     let mut late = Subscriber::builder().history(3).connect(&ep).unwrap();
-    late.subscribe(b"").unwrap();
+    late.subscribe(b"");
     assert_eq!(late.try_recv::<u32>().unwrap(), 7);
     assert_eq!(late.try_recv::<u32>().unwrap(), 8);
     assert_eq!(late.try_recv::<u32>().unwrap(), 9);
@@ -226,7 +226,7 @@ fn poller_reports_the_readable_sockets() {
     let mut p1 = Publisher::bind(&e1).unwrap();
     let mut push = Pusher::bind(&e2).unwrap();
     let mut s1 = Subscriber::connect(&e1).unwrap();
-    s1.subscribe(b"").unwrap();
+    s1.subscribe(b"");
     let pull = Puller::connect(&e2).unwrap();
     assert!(
         Poller::poll(&[&s1, &pull], Some(Duration::from_millis(5)))

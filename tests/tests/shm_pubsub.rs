@@ -22,9 +22,9 @@ fn typed_topics_and_prefix_filters() {
     let ep = format!("shm://{}", unique("ps-basic"));
     let mut publisher = Publisher::bind(&ep).unwrap();
     let mut all = Subscriber::connect(&ep).unwrap();
-    all.subscribe(b"").unwrap();
+    all.subscribe(b"");
     let mut poses = Subscriber::connect(&ep).unwrap();
-    poses.subscribe(b"pose").unwrap();
+    poses.subscribe(b"pose");
     let mut none = Subscriber::connect(&ep).unwrap();
 
     publisher
@@ -57,7 +57,7 @@ fn typed_topics_and_prefix_filters() {
     ));
 
     // After unsubscribing, "pose" messages are dropped at this reader.
-    poses.unsubscribe(b"pose").unwrap();
+    assert!(poses.unsubscribe(b"pose"));
     publisher
         .send_on(
             "pose/left",

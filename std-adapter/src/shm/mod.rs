@@ -19,7 +19,7 @@
 //! let ep = format!("shm://doc-pose-{}", std::process::id());
 //! let mut publisher = Publisher::bind(&ep)?;
 //! let mut subscriber = Subscriber::connect(&ep)?;
-//! subscriber.subscribe(b"pose")?; // ZeroMQ semantics: nothing until subscribed
+//! subscriber.subscribe(b"pose"); // ZeroMQ semantics: nothing until subscribed
 //!
 //! publisher.send_on("pose", &(1.0f32, 2.0f32))?;
 //! let (x, y): (f32, f32) = subscriber.recv()?;

@@ -290,18 +290,19 @@ impl Subscriber {
     }
 
     /// Receives messages whose first frame starts with `prefix` (`b""`: everything).
-    /// Never fails on shm (the `Result` matches the socket transport, which sends it).
-    pub fn subscribe(&mut self, prefix: &[u8]) -> Result<()> {
+    pub fn subscribe(&mut self, prefix: &[u8]) {
         self.filters.push(prefix.to_vec());
-        Ok(())
     }
 
-    /// Removes one subscription equal to `prefix` (nothing if there is none).
-    pub fn unsubscribe(&mut self, prefix: &[u8]) -> Result<()> {
-        if let Some(i) = self.filters.iter().position(|f| f == prefix) {
-            self.filters.swap_remove(i);
+    /// Removes one subscription equal to `prefix`; returns whether there was one.
+    pub fn unsubscribe(&mut self, prefix: &[u8]) -> bool {
+        match self.filters.iter().position(|f| f == prefix) {
+            Some(i) => {
+                self.filters.swap_remove(i);
+                true
+            }
+            None => false,
         }
-        Ok(())
     }
 
     /// Messages this subscriber lost because the publisher overwrote them before it read them.

@@ -101,7 +101,7 @@ pub fn run(cmd: &str, args: &[String]) {
                 .options(o)
                 .connect(&ep)
                 .expect("connect");
-            s.subscribe(b"tick").expect("subscribe");
+            s.subscribe(b"tick");
             say("ready");
             let (mut received, mut prev): (u64, Option<(u32, u64)>) = (0, None);
             loop {
