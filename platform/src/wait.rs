@@ -291,6 +291,7 @@ pub mod conformance {
             loop {
                 let pairs = [(&words2[0], 0), (&words2[1], 1), (&words2[2], 2)];
                 if any_changed(&pairs) {
+                    // SYNC: Acquire pairs with the Release store of 3 below.
                     return words2[2].load(Ordering::Acquire);
                 }
                 w2.wait_any(&pairs, None);

@@ -18,6 +18,7 @@ fn poke(name: &str, offset: usize, value: u32) {
     let seg = Segment::open(&SegmentName::new(name).unwrap()).unwrap();
     atomic_u32_at(&seg, offset)
         .unwrap()
+        // SYNC: Release pairs with the rings' Acquire loads that meet the scribble.
         .store(value, Ordering::Release);
 }
 
@@ -73,6 +74,7 @@ fn garbage_where_a_segment_should_be_is_not_clobbered_by_bind() {
     junk.set_unlink_on_drop(true);
     atomic_u32_at(&junk, 0)
         .unwrap()
+        // SYNC: Release pairs with the Acquire header loads of `bind`'s inspection.
         .store(0xBAD, Ordering::Release);
     let err = Publisher::bind(&format!("shm://{name}")).unwrap_err();
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");

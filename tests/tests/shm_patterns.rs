@@ -42,7 +42,9 @@ fn request_reply_round_trip_in_threads() {
 fn req_rep_state_rules() {
     let ep = ep("rr-state");
     let mut rep = Replier::bind(&ep).unwrap();
+    assert!(!rep.peer_alive());
     let mut req = Requester::connect(&ep).unwrap();
+    assert!(req.peer_alive() && rep.peer_alive());
     assert!(matches!(req.try_recv::<u8>(), Err(Error::State(_))));
     assert!(matches!(rep.send(&1u8), Err(Error::State(_))));
     assert!(matches!(rep.try_recv::<u8>(), Err(Error::WouldBlock)));
@@ -64,6 +66,21 @@ fn req_rep_state_rules() {
     assert_eq!(rep.recv::<u32>().unwrap(), 2);
     rep.send(&200u32).unwrap();
     assert_eq!(req.recv::<u32>().unwrap(), 200);
+    // An abandoned request's reply is dropped; there is nothing to receive.
+    req.send(&3u32).unwrap();
+    req.abandon();
+    assert!(matches!(req.try_recv::<u32>(), Err(Error::State(_))));
+    assert_eq!(rep.recv::<u32>().unwrap(), 3);
+    rep.send(&300u32).unwrap();
+    assert_eq!(
+        req.request::<_, u32>(&4u32, Duration::from_millis(1))
+            .unwrap_err()
+            .to_string(),
+        "timed out"
+    );
+    assert_eq!(rep.recv::<u32>().unwrap(), 4);
+    rep.send(&400u32).unwrap();
+    assert_eq!(req.recv::<u32>().unwrap(), 400);
 }
 
 #[test]
@@ -324,4 +341,40 @@ fn loans_wait_for_room_per_the_full_policy() {
     }
     t.join().unwrap();
     assert_eq!(got, vec![0, 1, 2]);
+}
+
+#[test]
+fn every_sender_has_a_zero_copy_loan() {
+    let e = ep("loan-rr");
+    let mut rep = Replier::bind(&e).unwrap();
+    let mut req = Requester::connect(&e).unwrap();
+    req.loan_with(|buf| {
+        buf[..2].copy_from_slice(b"hi");
+        Some(2)
+    })
+    .unwrap();
+    assert_eq!(rep.recv_bytes().unwrap(), b"hi");
+    rep.loan_with(|buf| {
+        buf[..3].copy_from_slice(b"hey");
+        Some(3)
+    })
+    .unwrap();
+    assert_eq!(req.recv_bytes().unwrap(), b"hey");
+    // A fill that declines on REQ/REP is an error (the request stays unsent).
+    assert!(matches!(req.loan_with(|_| None), Err(Error::State(_))));
+
+    let e = ep("loan-push");
+    let mut push = Pusher::bind(&e).unwrap();
+    let mut pull = Puller::connect(&e).unwrap();
+    assert!(!push.loan_with(|_| None).unwrap());
+    assert!(
+        push.loan_with(|buf| {
+            buf[0] = 42;
+            Some(1)
+        })
+        .unwrap()
+    );
+    assert_eq!(pull.try_recv_bytes().unwrap(), vec![42]);
+    assert!(matches!(pull.try_recv_bytes(), Err(Error::WouldBlock)));
+    assert!(format!("{push:?} {pull:?} {req:?} {rep:?}").contains("Pusher"));
 }

@@ -55,6 +55,21 @@ fn typed_topics_and_prefix_filters() {
         none.recv_bytes_timeout(Duration::from_millis(5)),
         Err(Error::Timeout)
     ));
+
+    // After unsubscribing, "pose" messages are dropped at this reader.
+    assert!(poses.unsubscribe(b"pose"));
+    publisher
+        .send_on(
+            "pose/left",
+            &Pose {
+                x: 0.0,
+                y: 0.0,
+                seq: 2,
+            },
+        )
+        .unwrap();
+    assert!(matches!(poses.try_recv_bytes(), Err(Error::WouldBlock)));
+    assert_eq!(all.try_recv::<Pose>().unwrap().seq, 2);
 }
 
 const WATCHDOG: Duration = Duration::from_secs(120);

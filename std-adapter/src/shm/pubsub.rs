@@ -252,9 +252,13 @@ pub struct Subscriber {
     warned: bool,
 }
 
-/// How many non-matching messages one receive attempt skips before letting the wait loop
-/// look at its deadline again.
-const SKIP_BUDGET: usize = 1024;
+/// How many messages one receive attempt may skip (filtered out or lost) before it lets the
+/// wait loop look at its deadline: twice the ring plus a margin, so an attempt that starts
+/// with a full ring always drains it (a wait loop then sleeps only on a truly empty ring),
+/// while a publisher flooding non-matching topics cannot hold a receive past its deadline.
+fn skip_budget(reader: &ReaderOf<'_>) -> u64 {
+    u64::from(reader.ring().segment().config().slot_count) * 2 + 64
+}
 
 impl Subscriber {
     /// Opens `shm://name` (waiting up to the connect timeout for the publisher to create it).
@@ -304,6 +308,13 @@ impl Subscriber {
     /// Messages this subscriber lost because the publisher overwrote them before it read them.
     pub fn lost(&self) -> u64 {
         self.lost
+    }
+
+    /// Whether a publisher is attached and its process alive (a dead publisher's subscribers
+    /// keep waiting for a successor; this tells them there is none right now).
+    pub fn publisher_alive(&self) -> bool {
+        let owner = self.cell.borrow_owner().segment().writer_owner();
+        owner != 0 && attach::owner_alive(owner)
     }
 
     /// Messages published but not yet read (including ones the filters will drop).
@@ -386,7 +397,7 @@ fn next_matching(
     warned: &mut bool,
     name: &SegmentName,
 ) -> Result<Option<usize>> {
-    for _ in 0..SKIP_BUDGET {
+    for _ in 0..skip_budget(reader) {
         match reader.try_recv(buf) {
             Ok(n) => {
                 let topic = frames::first(&buf[..n])?;

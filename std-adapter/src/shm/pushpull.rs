@@ -294,6 +294,16 @@ impl Pusher {
         }
     }
 
+    /// Zero-copy send of one frame through a closure: `fill` writes into the slot and returns
+    /// the length, or `None` to queue nothing. Returns whether it queued.
+    pub fn loan_with(&mut self, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> Result<bool> {
+        let mut loan = self.loan()?;
+        match fill(&mut loan) {
+            Some(n) => loan.commit(n).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// Messages queued and not yet taken (approximate while others push and pull).
     pub fn queued(&self) -> u64 {
         self.queue.ring.len()
@@ -427,5 +437,21 @@ impl ShmSocket for Puller {
     }
     fn connect_with(endpoint: &str, options: ShmOptions) -> Result<Self> {
         Queue::connect(endpoint, options).map(|queue| Self { queue })
+    }
+}
+
+impl std::fmt::Debug for Pusher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pusher")
+            .field("endpoint", &self.endpoint())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Puller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Puller")
+            .field("endpoint", &self.endpoint())
+            .finish()
     }
 }
