@@ -76,6 +76,7 @@ fn killed_replier_is_replaced_and_the_requester_retries() {
     let out = req.finish();
     assert!(out.last().unwrap().starts_with("requests 4000 "), "{out:?}");
     again.kill();
+    shm_common::unlink(&ep);
 }
 
 #[test]

@@ -270,4 +270,58 @@ fn bind_reclaims_nothing_alive_and_unlinks_on_drop() {
     );
     // Our own (dead-but-not-really: same pid) segment remains; a subscriber can still attach.
     assert!(Subscriber::connect(&kept).is_ok());
+    shm_common::unlink(&kept);
+}
+
+#[test]
+fn connect_adopts_the_creators_geometry() {
+    let e = ep("geom");
+    let small = ShmOptions::new().slot_size(256).slot_count(4);
+    let mut rep = Replier::builder().options(small.clone()).bind(&e).unwrap();
+    // Default options guess 64 slots of 4 KiB: the header tells the truth.
+    let mut req = Requester::connect(&e).unwrap();
+    req.send(&5u8).unwrap();
+    assert_eq!(rep.recv::<u8>().unwrap(), 5);
+    rep.send(&6u8).unwrap();
+    assert_eq!(req.recv::<u8>().unwrap(), 6);
+    let big = ep("geom-big");
+    let _p = Publisher::builder()
+        .options(small.slot_size(1 << 16))
+        .bind(&big)
+        .unwrap();
+    assert!(Subscriber::connect(&big).is_ok());
+}
+
+#[test]
+fn loans_wait_for_room_per_the_full_policy() {
+    let e = ep("loan-full");
+    let opts = ShmOptions::new().slot_count(2).full(FullPolicy::Error);
+    let mut push = Pusher::builder().options(opts).bind(&e).unwrap();
+    push.loan().unwrap().commit(1).unwrap();
+    push.loan().unwrap().commit(1).unwrap();
+    assert!(matches!(push.loan(), Err(Error::WouldBlock)));
+    let e2 = ep("loan-block");
+    let opts = ShmOptions::new()
+        .slot_count(2)
+        .liveness_interval(Duration::from_secs(60));
+    let mut push = Pusher::builder().options(opts).bind(&e2).unwrap();
+    let mut pull = Puller::connect(&e2).unwrap();
+    for i in 0..2u8 {
+        let mut l = push.loan().unwrap();
+        l[0] = i;
+        l.commit(1).unwrap();
+    }
+    let t = std::thread::spawn(move || {
+        // Full: blocks until the puller takes one and wakes it.
+        let mut l = push.loan().unwrap();
+        l[0] = 2;
+        l.commit(1).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(pull.recv_bytes().unwrap()[0]);
+    }
+    t.join().unwrap();
+    assert_eq!(got, vec![0, 1, 2]);
 }

@@ -81,7 +81,9 @@ pub(crate) fn send_error(e: SendError) -> Error {
 pub struct Publisher {
     cell: PubCell,
     name: SegmentName,
+    options: ShmOptions,
     scratch: Vec<u8>,
+    stale: attach::StaleCheck,
 }
 
 impl Publisher {
@@ -100,8 +102,9 @@ impl Publisher {
         Builder::new()
     }
 
-    fn from_ring(ring: Ring, name: SegmentName) -> Result<Self> {
+    fn from_ring(ring: Ring, name: SegmentName, options: ShmOptions) -> Result<Self> {
         let slot = ring.segment().config().slot_size as usize;
+        let stale = attach::StaleCheck::new(ring.segment().region(), options.liveness_interval);
         let cell = PubCell::try_new(ring, |ring| {
             let me = attach::owner_id();
             match ring.writer(me) {
@@ -119,8 +122,22 @@ impl Publisher {
         Ok(Self {
             cell,
             name,
+            options,
             scratch: vec![0; slot],
+            stale,
         })
+    }
+
+    /// If the segment's creator (a binding subscriber) died and a successor bound the name,
+    /// moves to the new segment.
+    fn follow(&mut self) -> Result<()> {
+        if self.stale.due() {
+            let current = self.cell.borrow_owner().segment().region();
+            if let Some(ring) = attach::replacement::<Ring>(&self.name, &self.options, current) {
+                *self = Self::from_ring(ring, self.name.clone(), self.options.clone())?;
+            }
+        }
+        Ok(())
     }
 
     /// Publishes `msg` (postcard) as a one-frame message.
@@ -144,6 +161,7 @@ impl Publisher {
     }
 
     fn publish(&mut self, encode: impl FnOnce(&mut [u8]) -> Result<usize>) -> Result<()> {
+        self.follow()?;
         let n = encode(&mut self.scratch)?;
         let scratch = &self.scratch[..n];
         let done = self
@@ -159,6 +177,7 @@ impl Publisher {
     ///
     /// Subscribers that were reading the overwritten slot count it as lost, as with any send.
     pub fn loan_with(&mut self, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> Result<bool> {
+        self.follow()?;
         let done = self.cell.with_dependent_mut(|_, w| {
             let mut loan = w.loan();
             let cap = loan.len().saturating_sub(FRAME_HEADER);
@@ -203,14 +222,14 @@ impl ShmSocket for Publisher {
     fn bind_with(endpoint: &str, options: ShmOptions) -> Result<Self> {
         let name = attach::parse_endpoint(endpoint)?;
         let ring = attach::bind::<Ring>(&name, &options)?;
-        Self::from_ring(ring, name)
+        Self::from_ring(ring, name, options)
     }
 
     fn connect_with(endpoint: &str, options: ShmOptions) -> Result<Self> {
         let name = attach::parse_endpoint(endpoint)?;
         let deadline = Instant::now() + options.connect_timeout;
         let ring = attach::connect::<Ring>(&name, &options, deadline)?;
-        Self::from_ring(ring, name)
+        Self::from_ring(ring, name, options)
     }
 }
 

@@ -66,7 +66,9 @@ impl RingSet for Rings {
             needed: half.saturating_mul(2),
             len,
         };
-        let req = SubRegion::new(seg.clone(), 0, half).ok_or(too_small)?;
+        // The request ring's header is read first, through a window no larger than the
+        // segment: if the guessed geometry is wrong it reports the real one.
+        let req = SubRegion::new(seg.clone(), 0, half.min(len)).ok_or(too_small)?;
         let req = Spsc::open(req, config)?;
         let rep = SubRegion::new(seg, half, half).ok_or(too_small)?;
         Ok(Self {
@@ -394,6 +396,7 @@ fn replacement_check(
 /// The client side of REQ/REP: send a request, receive its reply.
 pub struct Requester {
     socket: Socket,
+    stale: attach::StaleCheck,
     next_id: u64,
     waiting: Option<(u64, u32)>,
 }
@@ -415,15 +418,20 @@ impl Requester {
     }
 
     fn new(socket: Socket) -> Self {
+        let whole = socket.cell.borrow_owner().req.segment().region().segment();
+        let stale = attach::StaleCheck::new(whole, socket.options.liveness_interval);
         Self {
             socket,
+            stale,
             next_id: u64::from(std::process::id()) << 32,
             waiting: None,
         }
     }
 
     fn send_raw(&mut self, encode: &dyn Fn(&mut [u8]) -> Result<usize>) -> Result<()> {
-        self.socket.check_peer()?;
+        if self.stale.due() {
+            self.socket.check_peer()?;
+        }
         self.next_id = self.next_id.wrapping_add(1);
         let id = self.next_id;
         let peer = self.socket.peer();

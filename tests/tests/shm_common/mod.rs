@@ -139,3 +139,11 @@ pub fn random_below(bound: u64) -> u64 {
 pub fn scratch_file(tag: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(unique(tag))
 }
+
+/// Removes the segment behind `shm://name` (left by a peer the test killed).
+pub fn unlink(endpoint: &str) {
+    let name = endpoint.strip_prefix("shm://").unwrap_or(endpoint);
+    if let Ok(name) = ringwire_platform::SegmentName::new(name) {
+        let _ = ringwire_platform::segment::Segment::unlink(&name);
+    }
+}
