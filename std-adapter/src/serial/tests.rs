@@ -387,6 +387,7 @@ fn bridge_to_endpoint_republishes_firmware_frames() {
 
     // The "firmware": a Publish frame on topic 1 every 20 ms until stopped (watchdog 30 s).
     let fw_stop = Arc::clone(&stop);
+    let (done_tx, done_rx) = mpsc::channel::<()>();
     let fw = thread::spawn(move || {
         let (mut s, _) = fw_listener.accept().unwrap();
         let mut enc = Encoder::<64>::new();
@@ -399,6 +400,8 @@ fn bridge_to_endpoint_republishes_firmware_frames() {
             n = n.wrapping_add(1);
             thread::sleep(Duration::from_millis(20));
         }
+        // Keep the link open until the bridge has stopped, or it would see the end of stream.
+        let _ = done_rx.recv_timeout(Duration::from_secs(30));
     });
     let bridge_stop = Arc::clone(&stop);
     let to2 = to.clone();
@@ -415,6 +418,7 @@ fn bridge_to_endpoint_republishes_firmware_frames() {
     assert_eq!(m.frames()[1].len(), 1);
     stop.store(true, Ordering::Relaxed);
     let stats = bridge.join().unwrap().unwrap();
+    done_tx.send(()).unwrap();
     fw.join().unwrap();
     assert!(stats.frames_in() >= 1);
     assert_eq!(stats.resyncs(), 0);
