@@ -74,7 +74,8 @@ fn round_trip(data: &[u8]) {
     // Each frame: [noise_len, kind_sel, topic, payload_len, noise..., payload...]
     while spec.len() >= 4 && sent.len() < 64 {
         let noise_len = usize::from(spec[0] % 16);
-        let kind = [FrameKind::Publish, FrameKind::Command, FrameKind::Ack][usize::from(spec[1] % 3)];
+        let kind =
+            [FrameKind::Publish, FrameKind::Command, FrameKind::Ack][usize::from(spec[1] % 3)];
         let topic = u16::from(spec[2]) * 257;
         let payload_len = usize::from(spec[3]) % (Encoder::<N>::MAX_PAYLOAD + 1);
         spec = &spec[4..];
