@@ -8,7 +8,7 @@ use std::time::Duration;
 use ringwire_core::serial::{Frame, FrameKind};
 
 use super::bridge::{BridgeStats, FrameSink};
-use super::run::{Outgoing, run_bridge};
+use super::run::{Outgoing, SubscriberCommands, run_bridge};
 use crate::error::Result;
 use crate::socket::Publisher;
 
@@ -98,19 +98,29 @@ impl FrameSink for PubSink {
     }
 }
 
-/// `ringwire bridge --serial PATH --to EP`: opens the serial link `serial` (a tty/pty path or
-/// `tcp://host:port`, see [`open_link`](super::open_link)), republishes every frame on a PUB
-/// socket at `to` under topics `serial/{id}` ([`PubSink`]), until `stop` is set; returns the
-/// link statistics.
+/// `ringwire bridge --serial PATH --to EP [--commands EP2]`: opens the serial link `serial` (a
+/// tty/pty path or `tcp://host:port`, see [`open_link`](super::open_link)) and republishes every
+/// frame on a PUB socket bound at `to` under topics `serial/{id}`, `serial/ack/{id}`
+/// ([`PubSink`]); with `commands`, subscribes there to `serial/cmd/` and sends each
+/// `[serial/cmd/{id}, payload]` message to the firmware as a command frame
+/// ([`SubscriberCommands`]). Runs until `stop` is set; returns the link statistics.
 pub fn bridge_to_endpoint(
     serial: &str,
     baud: Option<u32>,
     to: &str,
+    commands: Option<&str>,
     stop: &AtomicBool,
 ) -> Result<BridgeStats> {
     let mut sink = PubSink::bind(to, "serial/")?;
     log::info!("serial bridge: publishing on {}", sink.endpoint());
-    // No command source on the command line: the channel stays empty.
-    let (_tx, rx) = mpsc::channel::<Outgoing>();
-    run_bridge(serial, baud, &mut sink, &rx, stop)
+    match commands {
+        Some(ep) => {
+            let mut source = SubscriberCommands::connect(ep, "serial/cmd/")?;
+            run_bridge(serial, baud, &mut sink, &mut source, stop)
+        }
+        None => {
+            let (_tx, mut rx) = mpsc::channel::<Outgoing>();
+            run_bridge(serial, baud, &mut sink, &mut rx, stop)
+        }
+    }
 }
