@@ -38,7 +38,7 @@ pub use bridge::{Bridge, BridgeStats, FrameSink, MAX_FRAME};
 pub use link::{Link, READ_TIMEOUT, open_link};
 pub use publish::{PubSink, bridge_to_endpoint};
 pub use ringwire_core::serial::{Frame, FrameKind, Header};
-pub use run::{Outgoing, PrintSink, run_bridge};
+pub use run::{CommandSource, Outgoing, PrintSink, SubscriberCommands, run_bridge};
 
 #[cfg(test)]
 mod tests;

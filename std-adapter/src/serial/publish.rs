@@ -8,15 +8,9 @@ use std::time::Duration;
 use ringwire_core::serial::{Frame, FrameKind};
 
 use super::bridge::{BridgeStats, FrameSink};
-use super::run::{Outgoing, run_bridge};
-use crate::endpoint::Endpoint;
-use crate::error::{Error, Result};
-use crate::{shm, zmtp};
-
-enum Socket {
-    Shm(shm::Publisher),
-    Zmtp(Box<zmtp::Pub>),
-}
+use super::run::{Outgoing, SubscriberCommands, run_bridge};
+use crate::error::Result;
+use crate::socket::Publisher;
 
 /// Publishes every frame as the two-part message `[topic name, payload]` on a PUB socket
 /// bound at `shm://name`, `tcp://host:port` or `ipc:///path`.
@@ -26,50 +20,43 @@ enum Socket {
 /// pick one topic, all acks, or everything under the prefix. The payload is the frame's
 /// postcard bytes, untouched.
 pub struct PubSink {
-    socket: Socket,
+    socket: Publisher,
     prefix: String,
     topic: String,
 }
 
 impl PubSink {
-    /// Binds a publisher at `endpoint`; topic names start with `prefix`.
+    /// Binds a publisher at `endpoint` (the transport follows the scheme); topic names
+    /// start with `prefix`.
     pub fn bind(endpoint: &str, prefix: &str) -> Result<Self> {
-        let socket = match endpoint.parse::<Endpoint>()? {
-            Endpoint::Shm(_) => Socket::Shm(shm::Publisher::bind(endpoint)?),
-            Endpoint::Tcp { .. } | Endpoint::Ipc(_) => {
-                Socket::Zmtp(Box::new(zmtp::Pub::bind(endpoint)?))
-            }
-            _ => {
-                return Err(Error::Unsupported(
-                    "bridge target must be shm://, tcp:// or ipc://",
-                ));
-            }
-        };
         Ok(Self {
-            socket,
+            socket: Publisher::bind(endpoint)?,
             prefix: prefix.to_owned(),
             topic: String::new(),
         })
     }
 
     /// Where subscribers connect (with the port the OS chose for `tcp://host:0`).
-    pub fn endpoint(&self) -> String {
-        match &self.socket {
-            Socket::Shm(p) => p.endpoint(),
-            Socket::Zmtp(p) => p
+    pub fn endpoint(&mut self) -> String {
+        if let Some(p) = self.socket.as_zmtp() {
+            return p
                 .bound_endpoints()
                 .first()
                 .map(ToString::to_string)
-                .unwrap_or_default(),
+                .unwrap_or_default();
         }
+        self.socket
+            .as_shm()
+            .map(|p| p.endpoint())
+            .unwrap_or_default()
     }
 
     /// Waits until `n` subscribers are connected (socket transports; shm subscribers attach
     /// without a handshake, so this returns at once there).
     pub fn wait_for_subscribers(&mut self, n: usize, timeout: Duration) -> Result<()> {
-        match &mut self.socket {
-            Socket::Shm(_) => Ok(()),
-            Socket::Zmtp(p) => p.wait_for_peers(n, timeout),
+        match self.socket.as_zmtp() {
+            Some(p) => p.wait_for_peers(n, timeout),
+            None => Ok(()),
         }
     }
 
@@ -98,35 +85,42 @@ impl FrameSink for PubSink {
         let mut topic = std::mem::take(&mut self.topic);
         self.write_topic(&mut topic, frame.header.kind, frame.header.topic);
         let parts: [&[u8]; 2] = [topic.as_bytes(), frame.payload];
-        let sent = match &mut self.socket {
-            Socket::Shm(p) => p.send_multipart(&parts),
-            Socket::Zmtp(p) => p.send_multipart(&parts),
-        };
+        let sent = self.socket.send_multipart(&parts);
         self.topic = topic;
         sent
     }
 
     fn idle(&mut self) -> Result<()> {
-        match &mut self.socket {
-            Socket::Shm(_) => Ok(()),
-            Socket::Zmtp(p) => p.process(),
+        match self.socket.as_zmtp() {
+            Some(p) => p.process(),
+            None => Ok(()),
         }
     }
 }
 
-/// `ringwire bridge --serial PATH --to EP`: opens the serial link `serial` (a tty/pty path or
-/// `tcp://host:port`, see [`open_link`](super::open_link)), republishes every frame on a PUB
-/// socket at `to` under topics `serial/{id}` ([`PubSink`]), until `stop` is set; returns the
-/// link statistics.
+/// `ringwire bridge --serial PATH --to EP [--commands EP2]`: opens the serial link `serial` (a
+/// tty/pty path or `tcp://host:port`, see [`open_link`](super::open_link)) and republishes every
+/// frame on a PUB socket bound at `to` under topics `serial/{id}`, `serial/ack/{id}`
+/// ([`PubSink`]); with `commands`, subscribes there to `serial/cmd/` and sends each
+/// `[serial/cmd/{id}, payload]` message to the firmware as a command frame
+/// ([`SubscriberCommands`]). Runs until `stop` is set; returns the link statistics.
 pub fn bridge_to_endpoint(
     serial: &str,
     baud: Option<u32>,
     to: &str,
+    commands: Option<&str>,
     stop: &AtomicBool,
 ) -> Result<BridgeStats> {
     let mut sink = PubSink::bind(to, "serial/")?;
     log::info!("serial bridge: publishing on {}", sink.endpoint());
-    // No command source on the command line: the channel stays empty.
-    let (_tx, rx) = mpsc::channel::<Outgoing>();
-    run_bridge(serial, baud, &mut sink, &rx, stop)
+    match commands {
+        Some(ep) => {
+            let mut source = SubscriberCommands::connect(ep, "serial/cmd/")?;
+            run_bridge(serial, baud, &mut sink, &mut source, stop)
+        }
+        None => {
+            let (_tx, mut rx) = mpsc::channel::<Outgoing>();
+            run_bridge(serial, baud, &mut sink, &mut rx, stop)
+        }
+    }
 }

@@ -4,6 +4,8 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 
+use crate::socket::Subscriber;
+
 use ringwire_core::serial::{Frame, FrameKind};
 
 use super::bridge::{Bridge, BridgeStats, FrameSink};
@@ -21,6 +23,75 @@ pub struct Outgoing {
     pub payload: Vec<u8>,
 }
 
+/// Where [`run_bridge`] takes the frames it sends to the firmware from. Never blocks.
+pub trait CommandSource {
+    /// The next frame waiting to be sent, if any.
+    fn next_outgoing(&mut self) -> Result<Option<Outgoing>>;
+}
+
+impl CommandSource for Receiver<Outgoing> {
+    fn next_outgoing(&mut self) -> Result<Option<Outgoing>> {
+        match self.try_recv() {
+            Ok(out) => Ok(Some(out)),
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => Ok(None),
+        }
+    }
+}
+
+/// Commands from a SUB socket: a message `[{prefix}{id}, payload]` (id in decimal, as
+/// [`PubSink`](super::PubSink) names topics) becomes a `Command` frame on topic `id` with that
+/// payload. Other messages are logged and skipped.
+pub struct SubscriberCommands {
+    sub: Subscriber,
+    prefix: String,
+    /// Messages skipped because their topic or shape was not a command's.
+    pub skipped: u64,
+}
+
+impl SubscriberCommands {
+    /// Connects a subscriber to `endpoint` and subscribes to `prefix` (e.g. `serial/cmd/`).
+    pub fn connect(endpoint: &str, prefix: &str) -> Result<Self> {
+        let mut sub = Subscriber::connect(endpoint)?;
+        sub.subscribe(prefix.as_bytes())?;
+        Ok(Self {
+            sub,
+            prefix: prefix.to_owned(),
+            skipped: 0,
+        })
+    }
+
+    fn parse(&self, frames: &[Vec<u8>]) -> Option<Outgoing> {
+        let [topic, payload] = frames else {
+            return None;
+        };
+        let id = std::str::from_utf8(topic.strip_prefix(self.prefix.as_bytes())?).ok()?;
+        Some(Outgoing {
+            kind: FrameKind::Command,
+            topic: id.parse().ok()?,
+            payload: payload.clone(),
+        })
+    }
+}
+
+impl CommandSource for SubscriberCommands {
+    fn next_outgoing(&mut self) -> Result<Option<Outgoing>> {
+        loop {
+            let msg = match self.sub.try_recv_multipart() {
+                Ok(msg) => msg,
+                Err(Error::WouldBlock | Error::Timeout) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            match self.parse(msg.frames()) {
+                Some(out) => return Ok(Some(out)),
+                None => {
+                    self.skipped += 1;
+                    log::warn!("serial bridge: skipped a message that is no command");
+                }
+            }
+        }
+    }
+}
+
 /// Opens the link `serial` (see [`open_link`]), then until `stop` is set: sends every frame
 /// waiting in `outgoing`, reads the link and hands each frame to `sink`. Returns the link
 /// statistics when stopped.
@@ -31,20 +102,23 @@ pub fn run_bridge(
     serial: &str,
     baud: Option<u32>,
     sink: &mut impl FrameSink,
-    outgoing: &Receiver<Outgoing>,
+    outgoing: &mut impl CommandSource,
     stop: &AtomicBool,
 ) -> Result<BridgeStats> {
     let mut bridge = Bridge::new(open_link(serial, baud)?);
     log::info!("serial bridge: {serial} open");
-    let mut outgoing_open = true;
     while !stop.load(Ordering::Relaxed) {
-        while outgoing_open {
-            match outgoing.try_recv() {
-                Ok(out) => {
+        // A bounded batch per turn, so a flood of commands cannot starve the reading side.
+        for _ in 0..64 {
+            match outgoing.next_outgoing() {
+                Ok(Some(out)) => {
                     bridge.send(out.kind, out.topic, &out.payload)?;
                 }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => outgoing_open = false,
+                Ok(None) => break,
+                Err(e) => {
+                    log::warn!("serial bridge: command source failed: {e}");
+                    break;
+                }
             }
         }
         match bridge.poll(sink) {

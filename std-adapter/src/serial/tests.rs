@@ -261,7 +261,7 @@ fn run_bridge_over_tcp_forwards_both_ways_until_stopped() {
         let _ = done_rx.recv_timeout(Duration::from_secs(20));
     });
 
-    let (tx, rx) = mpsc::channel();
+    let (tx, mut rx) = mpsc::channel();
     tx.send(Outgoing {
         kind: FrameKind::Command,
         topic: 0x11,
@@ -276,7 +276,13 @@ fn run_bridge_over_tcp_forwards_both_ways_until_stopped() {
                 .send((f.header.kind, f.header.topic, f.payload.to_vec()))
                 .map_err(|_| Error::Disconnected)
         };
-        run_bridge(&format!("tcp://{addr}"), None, &mut sink, &rx, &bridge_stop)
+        run_bridge(
+            &format!("tcp://{addr}"),
+            None,
+            &mut sink,
+            &mut rx,
+            &bridge_stop,
+        )
     });
     let mut seen = Vec::new();
     while seen.len() < 4 {
@@ -378,34 +384,65 @@ fn pub_sink_republishes_on_tcp_and_shm() {
 }
 
 #[test]
-fn bridge_to_endpoint_republishes_firmware_frames() {
+fn bridge_to_endpoint_republishes_frames_and_forwards_commands() {
     let fw_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let fw_addr = fw_listener.local_addr().unwrap();
-    let sock = std::env::temp_dir().join(format!("{}.sock", unique("ipc")));
-    let to = format!("ipc://{}", sock.display());
+    let to_sock = std::env::temp_dir().join(format!("{}.sock", unique("to")));
+    let cmd_sock = std::env::temp_dir().join(format!("{}.sock", unique("cmd")));
+    let to = format!("ipc://{}", to_sock.display());
+    let cmd_ep = format!("ipc://{}", cmd_sock.display());
     let stop = Arc::new(AtomicBool::new(false));
 
-    // The "firmware": a Publish frame on topic 1 every 20 ms until stopped (watchdog 30 s).
-    let fw_stop = Arc::clone(&stop);
+    // The "firmware": a Publish frame on topic 1 every 20 ms; reports the first command frame
+    // it decodes; keeps the link open until the bridge has stopped (watchdog 30 s each).
+    let (cmd_tx, cmd_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
     let fw = thread::spawn(move || {
         let (mut s, _) = fw_listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
         let mut enc = Encoder::<64>::new();
+        let mut dec = Decoder::<MAX_FRAME>::new();
+        let mut buf = [0u8; 256];
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut n = 0u8;
-        while !fw_stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-            if s.write_all(&frame(&mut enc, 1, &[n])).is_err() {
-                break;
-            }
+        let mut reported = false;
+        while !reported && Instant::now() < deadline {
+            s.write_all(&frame(&mut enc, 1, &[n])).unwrap();
             n = n.wrapping_add(1);
-            thread::sleep(Duration::from_millis(20));
+            let got = match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(got) => got,
+                Err(_) => continue, // read timeout: publish again
+            };
+            let mut input = &buf[..got];
+            while !input.is_empty() {
+                let (used, ev) = dec.feed(input);
+                input = &input[used..];
+                if let Some(Ok(f)) = ev
+                    && !reported
+                {
+                    reported = true;
+                    let _ = cmd_tx.send((f.header.kind, f.header.topic, f.payload.to_vec()));
+                }
+            }
         }
+        let _ = done_rx.recv_timeout(Duration::from_secs(30));
     });
+
+    // The command publisher binds first; the bridge's subscriber connects to it.
+    let mut commands = crate::Publisher::bind(&cmd_ep).unwrap();
     let bridge_stop = Arc::clone(&stop);
-    let to2 = to.clone();
+    let (to2, cmd2) = (to.clone(), cmd_ep.clone());
     let bridge = thread::spawn(move || {
-        bridge_to_endpoint(&format!("tcp://{fw_addr}"), None, &to2, &bridge_stop)
+        bridge_to_endpoint(
+            &format!("tcp://{fw_addr}"),
+            None,
+            &to2,
+            Some(&cmd2),
+            &bridge_stop,
+        )
     });
-    // The publisher binds once the bridge thread runs; connect retries until then.
+    // The bridge's publisher binds once its thread runs; connect retries until then.
     let mut sub = crate::zmtp::Sub::connect(&to).unwrap();
     sub.subscribe(b"serial/1").unwrap();
     let m = sub
@@ -413,10 +450,33 @@ fn bridge_to_endpoint_republishes_firmware_frames() {
         .expect("watchdog: no republished frame");
     assert_eq!(m.frames()[0], b"serial/1");
     assert_eq!(m.frames()[1].len(), 1);
+
+    // A PUB drops messages until the subscription is in: publish until the firmware saw one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let cmd = loop {
+        commands
+            .send_multipart(&[b"serial/cmd/17", &[5, 6]])
+            .unwrap();
+        commands
+            .send_multipart(&[b"serial/cmd/oops", &[1]])
+            .unwrap();
+        if let Ok(c) = cmd_rx.recv_timeout(Duration::from_millis(50)) {
+            break c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: command never reached the firmware"
+        );
+    };
+    assert_eq!(cmd, (FrameKind::Command, 17, vec![5, 6]));
+
     stop.store(true, Ordering::Relaxed);
     let stats = bridge.join().unwrap().unwrap();
+    done_tx.send(()).unwrap();
     fw.join().unwrap();
     assert!(stats.frames_in() >= 1);
+    assert!(stats.frames_out >= 1);
     assert_eq!(stats.resyncs(), 0);
-    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(&to_sock);
+    let _ = std::fs::remove_file(&cmd_sock);
 }
