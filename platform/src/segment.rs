@@ -65,6 +65,11 @@ pub enum SegmentError {
     },
     /// The OS refused access (another user's segment, or permissions).
     PermissionDenied,
+    /// A live process owns the segment (e.g. a second publisher binding the same name).
+    InUse {
+        /// The owner's process id.
+        pid: u32,
+    },
     /// Any other OS error.
     Io(io::Error),
 }
@@ -91,6 +96,11 @@ impl fmt::Display for SegmentError {
             ),
             Self::BadSize { size } => write!(f, "unusable segment size: {size} bytes"),
             Self::PermissionDenied => f.write_str("permission denied for the segment"),
+            Self::InUse { pid } => write!(
+                f,
+                "the segment is owned by live process {pid}; only one process may bind an shm \
+                 endpoint (one publisher per topic, one replier per service)"
+            ),
             Self::Io(e) => write!(f, "shared-memory I/O error: {e}"),
         }
     }

@@ -37,6 +37,8 @@ pub enum Error {
     Decode(ringwire_core::msg::DecodeError),
     /// A peer or a shared segment sent bytes that break the protocol.
     Protocol(String),
+    /// A shared-memory segment could not be created or opened.
+    Segment(ringwire_platform::SegmentError),
 }
 
 impl fmt::Display for Error {
@@ -55,6 +57,7 @@ impl fmt::Display for Error {
             Error::Encode(e) => write!(f, "cannot encode message: {e}"),
             Error::Decode(e) => write!(f, "cannot decode message: {e}"),
             Error::Protocol(s) => write!(f, "protocol error: {s}"),
+            Error::Segment(e) => write!(f, "shared memory: {e}"),
         }
     }
 }
@@ -66,6 +69,7 @@ impl std::error::Error for Error {
             Error::Io(e) => Some(e),
             Error::Encode(e) => Some(e),
             Error::Decode(e) => Some(e),
+            Error::Segment(e) => Some(e),
             _ => None,
         }
     }
@@ -92,5 +96,11 @@ impl From<ringwire_core::msg::EncodeError> for Error {
 impl From<ringwire_core::msg::DecodeError> for Error {
     fn from(e: ringwire_core::msg::DecodeError) -> Self {
         Error::Decode(e)
+    }
+}
+
+impl From<ringwire_platform::SegmentError> for Error {
+    fn from(e: ringwire_platform::SegmentError) -> Self {
+        Error::Segment(e)
     }
 }

@@ -46,7 +46,7 @@ pub enum FullPolicy {
 pub struct ShmOptions {
     /// Largest encoded message (all frames plus 8 bytes per frame) a slot holds, in bytes.
     pub slot_size: usize,
-    /// Slots per ring (rounded up to a power of two by the ring if it needs one).
+    /// Slots per ring (rounded up to a power of two, at least 2).
     pub slot_count: usize,
     /// PUB/SUB: how many of the latest messages a subscriber that connects late still gets.
     pub history: usize,

@@ -1,0 +1,180 @@
+//! The two traits every measured transport implements, and the few control values of the
+//! benchmark protocol.
+//!
+//! A [`Transport`] is one way of moving messages between the two benchmark processes (a bare
+//! shared mapping, a TCP socket, an iceoryx2 service pair, a libzmq socket pair, ...). The
+//! leader process [`prepare`](Transport::prepare)s its side (binds, creates a segment), spawns
+//! the peer process with the returned address, and then [`accept`](Prepared::accept)s; the peer
+//! [`connect`](Transport::connect)s. Both sides then hold a [`Link`]: a bidirectional message
+//! channel whose messages are `size` bytes long and carry a `u64` sequence number in their first
+//! eight bytes (little endian). Everything else — round trips, throughput, percentiles — is
+//! written once, in [`crate::measure`], against these traits, so adding a transport is one
+//! small module.
+
+use std::fmt;
+use std::time::Duration;
+
+/// First handshake message: the peer echoes it. Transports whose connections are established
+/// lazily (PUB/SUB) send it repeatedly until one echo arrives; surplus echoes are skipped.
+pub const PROBE: u64 = u64::MAX;
+/// "Report how many data messages you received since the last `SYNC`": the peer answers with
+/// the count as the sequence number. Ends a throughput run.
+pub const SYNC: u64 = u64::MAX - 1;
+/// "The run is over": the peer exits its loop without answering.
+pub const BYE: u64 = u64::MAX - 2;
+
+/// What is measured in one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Round trips: the leader sends a message, the peer sends it back.
+    Rtt,
+    /// One way: the leader sends as fast as the transport accepts, the peer counts.
+    Throughput,
+}
+
+impl Kind {
+    /// The name used on the peer's command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Rtt => "rtt",
+            Kind::Throughput => "thr",
+        }
+    }
+
+    /// Parses [`Kind::as_str`].
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "rtt" => Some(Kind::Rtt),
+            "thr" => Some(Kind::Throughput),
+            _ => None,
+        }
+    }
+}
+
+/// The parameters both processes must agree on for one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Message size in bytes (at least 8: the sequence number).
+    pub size: usize,
+    /// Round trips or throughput.
+    pub kind: Kind,
+}
+
+/// An error of the benchmark: a transport failed or the peer misbehaved.
+#[derive(Debug)]
+pub struct BenchError(pub String);
+
+impl fmt::Display for BenchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+impl From<std::io::Error> for BenchError {
+    fn from(e: std::io::Error) -> Self {
+        BenchError(format!("I/O: {e}"))
+    }
+}
+
+/// Result of the benchmark's operations.
+pub type Result<T> = std::result::Result<T, BenchError>;
+
+/// Builds a [`BenchError`] from a context and a cause: `result.map_err(|e| fail("what", e))`.
+pub fn fail(context: &str, e: impl fmt::Display) -> BenchError {
+    BenchError(format!("{context}: {e}"))
+}
+
+/// One side of an established, bidirectional message channel.
+pub trait Link {
+    /// Sends one message of the run's size whose first eight bytes are `seq` (little endian).
+    /// The sender copies the message from its own buffer into the transport (a socket, a loaned
+    /// sample): that is the one copy every transport pays.
+    fn send(&mut self, seq: u64) -> Result<()>;
+
+    /// Waits (spinning or blocking, as the transport's mode says) for the next message and
+    /// returns its sequence number.
+    fn recv(&mut self) -> Result<u64>;
+
+    /// Pushes out anything [`send`](Link::send) batched. Called after the last message of a
+    /// burst; a no-op for transports that do not batch.
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Leader side: makes sure the peer is connected and receiving, by sending [`PROBE`] until
+    /// one comes back. The default sends one probe and waits; transports that may drop messages
+    /// sent before the connection is complete override it.
+    fn handshake(&mut self) -> Result<()> {
+        self.send(PROBE)?;
+        self.flush()?;
+        while self.recv()? != PROBE {}
+        Ok(())
+    }
+}
+
+/// The leader's side of a transport between [`Transport::prepare`] and the peer connecting.
+pub trait Prepared {
+    /// What the peer needs to connect (an address, a path, a segment name).
+    fn address(&self) -> String;
+
+    /// Waits for the peer to connect and returns the leader's link.
+    fn accept(self: Box<Self>) -> Result<Box<dyn Link>>;
+}
+
+/// One measured transport (and mode): a small module implements it.
+pub trait Transport: Sync {
+    /// Stable identifier, used to tell the peer process which transport to connect with.
+    fn id(&self) -> &'static str;
+
+    /// The case group it belongs to (`bare`, `raw-socket`, `iceoryx2`, `libzmq`, ...), which
+    /// `--case` selects.
+    fn group(&self) -> &'static str;
+
+    /// Human-readable description for the table, e.g. `REQ/REP tcp`.
+    fn label(&self) -> &'static str;
+
+    /// Message sizes to measure round trips with (empty: no round trips).
+    fn rtt_sizes(&self) -> &'static [usize];
+
+    /// Measures one-way throughput of 8-byte messages too.
+    fn throughput(&self) -> bool;
+
+    /// Leader side: creates what the peer will connect to.
+    fn prepare(&self, params: Params) -> Result<Box<dyn Prepared>>;
+
+    /// Peer side: connects to the leader's `address`.
+    fn connect(&self, address: &str, params: Params) -> Result<Box<dyn Link>>;
+}
+
+/// Writes `seq` into the first eight bytes of a message buffer.
+pub fn stamp(buf: &mut [u8], seq: u64) {
+    buf[..8].copy_from_slice(&seq.to_le_bytes());
+}
+
+/// Reads the sequence number from a received message.
+pub fn read_seq(buf: &[u8]) -> Result<u64> {
+    let head: [u8; 8] = buf
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| BenchError(format!("message of {} bytes is too short", buf.len())))?;
+    Ok(u64::from_le_bytes(head))
+}
+
+/// A message buffer of `size` bytes with a recognisable fill pattern.
+pub fn message_buffer(size: usize) -> Vec<u8> {
+    (0..size.max(8)).map(|i| (i % 251) as u8).collect()
+}
+
+/// How long a handshake that has to retry (lazily connecting transports) keeps trying.
+#[cfg_attr(not(any(feature = "iceoryx2", feature = "libzmq")), allow(dead_code))]
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A name unique to this process and call, for segments, services and socket paths.
+pub fn unique_name(what: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("rwbench-{}-{n}-{what}", std::process::id())
+}

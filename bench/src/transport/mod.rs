@@ -1,0 +1,29 @@
+//! The measured transports, one module each, and the list the CLI chooses from.
+//!
+//! Adding a transport is one module implementing [`Transport`] and one
+//! line in [`all`].
+
+pub mod bare;
+#[cfg(feature = "iceoryx2")]
+pub mod iceoryx2;
+#[cfg(feature = "libzmq")]
+pub mod libzmq;
+pub mod raw_socket;
+
+use crate::link::Transport;
+
+/// Every transport compiled in, in report order: limits first, then the peers, then ringwire.
+pub fn all() -> Vec<&'static dyn Transport> {
+    #[cfg_attr(not(any(feature = "iceoryx2", feature = "libzmq")), allow(unused_mut))]
+    let mut list: Vec<&'static dyn Transport> = vec![
+        &bare::ATOMIC,
+        &bare::RING,
+        &raw_socket::Tcp,
+        &raw_socket::Unix,
+    ];
+    #[cfg(feature = "iceoryx2")]
+    list.extend([&iceoryx2::BUSY as &dyn Transport, &iceoryx2::EVENT]);
+    #[cfg(feature = "libzmq")]
+    list.extend([&libzmq::TCP as &dyn Transport, &libzmq::IPC]);
+    list
+}

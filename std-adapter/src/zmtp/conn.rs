@@ -1,0 +1,352 @@
+//! One ZMTP connection: its stream, decoder, reassembly of multipart messages and a
+//! batching write buffer.
+//!
+//! Reads go into a fixed 64 KiB buffer and through the push decoder; frame parts are
+//! appended to the frame being built, so a peer's announced size never decides an
+//! allocation (the decoder has already checked it against the limits, and the buffer
+//! grows only as bytes arrive). Writes append whole frames to `wbuf`; `flush` writes as
+//! much as the kernel takes, and what is left goes out when the socket is writable.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+
+use ringwire_core::pattern::heartbeat::Heartbeat;
+use ringwire_core::pattern::socket_type::SocketType;
+use ringwire_core::pattern::subscription::Subscriptions;
+use ringwire_core::zmtp::{self, Command, Decoder, Item, Limits, Version};
+
+use super::transport::Stream;
+use crate::endpoint::Endpoint;
+
+/// Bytes of command (READY with properties, SUBSCRIBE) a connection accepts.
+const COMMAND_BUF: usize = 4096;
+/// Size of the read buffer.
+const READ_BUF: usize = 64 * 1024;
+/// Reads per connection per pump, so one fast peer cannot starve the others.
+const READS_PER_PUMP: usize = 4;
+
+/// Where a connection came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Accepted,
+    Connected(usize),
+}
+
+/// What a connection reports to its socket after reading.
+#[derive(Debug)]
+pub enum Incoming {
+    /// The handshake completed.
+    Ready,
+    /// A whole multipart message.
+    Message(Vec<Vec<u8>>),
+    /// A subscription (command from 3.1 peers).
+    Subscribe(Vec<u8>),
+    /// A cancelled subscription.
+    Cancel(Vec<u8>),
+}
+
+pub struct Conn {
+    /// Unique for the socket's lifetime (slots are reused, uids are not).
+    pub uid: u64,
+    pub stream: Stream,
+    pub endpoint: Endpoint,
+    pub origin: Origin,
+    kind: SocketType,
+    decoder: Option<Box<Decoder<COMMAND_BUF>>>,
+    rbuf: Box<[u8]>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    ends: VecDeque<usize>,
+    pub ready: bool,
+    pub peer_version: Option<Version>,
+    pub peer_type: Option<SocketType>,
+    /// Routing id (the peer's `Identity`, or one the socket assigned).
+    pub routing_id: Vec<u8>,
+    partial: Vec<Vec<u8>>,
+    frame: Vec<u8>,
+    /// The peer's subscriptions (publishers only).
+    pub subs: Option<Subscriptions<Box<[u8]>>>,
+    pub heartbeat: Heartbeat,
+    pub created_ms: u64,
+    /// Why the connection must close, once it must.
+    pub dead: Option<String>,
+    /// End of our greeting and READY in `wbuf`.
+    handshake_end: usize,
+}
+
+impl Conn {
+    /// A new connection that has already queued its greeting and READY.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        uid: u64,
+        stream: Stream,
+        endpoint: Endpoint,
+        origin: Origin,
+        kind: SocketType,
+        identity: &[u8],
+        limits: Limits,
+        heartbeat: Heartbeat,
+        now_ms: u64,
+    ) -> Conn {
+        let mut c = Conn {
+            uid,
+            stream,
+            endpoint,
+            origin,
+            kind,
+            decoder: Some(Box::new(Decoder::new(limits))),
+            rbuf: vec![0u8; READ_BUF].into_boxed_slice(),
+            wbuf: Vec::with_capacity(4096),
+            wpos: 0,
+            ends: VecDeque::new(),
+            ready: false,
+            peer_version: None,
+            peer_type: None,
+            routing_id: Vec::new(),
+            partial: Vec::new(),
+            frame: Vec::new(),
+            subs: None,
+            heartbeat,
+            created_ms: now_ms,
+            dead: None,
+            handshake_end: 0,
+        };
+        let mut hello = [0u8; 64 + 64 + 255];
+        let mut n = zmtp::encode_greeting(&mut hello, Version::V3_1, origin == Origin::Accepted)
+            .unwrap_or(0);
+        let mut props: Vec<(&[u8], &[u8])> = vec![(b"Socket-Type", kind.name().as_bytes())];
+        if !identity.is_empty()
+            && matches!(
+                kind,
+                SocketType::Req | SocketType::Dealer | SocketType::Router
+            )
+        {
+            props.push((b"Identity", identity));
+        }
+        n += zmtp::encode_ready(&mut hello[n..], &props).unwrap_or(0);
+        c.wbuf.extend_from_slice(&hello[..n]);
+        c.ends.push_back(c.wbuf.len());
+        c.handshake_end = c.wbuf.len();
+        c
+    }
+
+    /// Whether the peer understands SUBSCRIBE/CANCEL/PING commands.
+    pub fn speaks_3_1(&self) -> bool {
+        self.peer_version.is_some_and(Version::has_3_1_commands)
+    }
+
+    /// Whether unsent bytes are waiting.
+    pub fn has_pending(&self) -> bool {
+        self.wpos < self.wbuf.len()
+    }
+
+    /// How far `flush` may write: until the peer's READY arrives only our greeting and
+    /// READY go out (libzmq treats any frame before its own handshake ends as an
+    /// unexpected command); messages queued meanwhile wait behind them.
+    fn write_limit(&self) -> usize {
+        if self.ready {
+            self.wbuf.len()
+        } else {
+            self.handshake_end.min(self.wbuf.len())
+        }
+    }
+
+    /// Whether there are bytes `flush` may write now.
+    pub fn wants_write(&self) -> bool {
+        self.wpos < self.write_limit()
+    }
+
+    /// Bytes waiting to be written.
+    pub fn pending_bytes(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    /// Messages queued and not fully written.
+    pub fn queued(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Queues one message: `prefix` frames then `frames`, all but the last with MORE.
+    pub fn queue_message(&mut self, prefix: &[&[u8]], frames: &[&[u8]]) {
+        let total = prefix.len() + frames.len();
+        for (i, f) in prefix.iter().chain(frames.iter()).enumerate() {
+            let mut h = [0u8; 9];
+            let n = zmtp::encode_frame_header(&mut h, i + 1 < total, f.len() as u64).unwrap_or(0);
+            self.wbuf.extend_from_slice(&h[..n]);
+            self.wbuf.extend_from_slice(f);
+        }
+        self.ends.push_back(self.wbuf.len());
+    }
+
+    /// Queues a command frame written by `encode`.
+    /// `room` is an upper bound of the command's encoded size beyond 64 bytes.
+    pub fn queue_command(
+        &mut self,
+        room: usize,
+        encode: impl FnOnce(&mut [u8]) -> Result<usize, zmtp::EncodeError>,
+    ) {
+        let mut buf = vec![0u8; room + 64];
+        if let Ok(n) = encode(&mut buf) {
+            self.wbuf.extend_from_slice(&buf[..n]);
+            self.ends.push_back(self.wbuf.len());
+        }
+    }
+
+    /// Writes as much as the kernel takes. Errors mark the connection dead.
+    pub fn flush(&mut self) {
+        let limit = self.write_limit();
+        while self.wpos < limit {
+            match self.stream.write(&self.wbuf[self.wpos..limit]) {
+                Ok(0) => {
+                    self.dead = Some("write returned 0".into());
+                    return;
+                }
+                Ok(n) => self.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.dead = Some(format!("write failed: {e}"));
+                    return;
+                }
+            }
+        }
+        while self.ends.front().is_some_and(|&e| e <= self.wpos) {
+            self.ends.pop_front();
+        }
+        if self.wpos == self.wbuf.len() {
+            self.handshake_end = self.handshake_end.saturating_sub(self.wpos);
+            self.wbuf.clear();
+            self.wpos = 0;
+            self.ends.clear();
+            if self.wbuf.capacity() > 1 << 20 {
+                self.wbuf.shrink_to(64 * 1024);
+            }
+        } else if self.wpos > 1 << 20 {
+            self.handshake_end = self.handshake_end.saturating_sub(self.wpos);
+            self.wbuf.drain(..self.wpos);
+            for e in &mut self.ends {
+                *e -= self.wpos;
+            }
+            self.wpos = 0;
+        }
+    }
+
+    /// Reads what is available and decodes it into `out`.
+    pub fn read(&mut self, now_ms: u64, out: &mut Vec<Incoming>) {
+        let (Some(mut dec), mut rbuf) = (self.decoder.take(), std::mem::take(&mut self.rbuf))
+        else {
+            return;
+        };
+        for _ in 0..READS_PER_PUMP {
+            match self.stream.read(&mut rbuf) {
+                Ok(0) => {
+                    self.dead = Some("peer closed the connection".into());
+                    break;
+                }
+                Ok(n) => {
+                    self.heartbeat.on_received(now_ms);
+                    if let Err(e) = self.feed(&mut dec, &rbuf[..n], now_ms, out) {
+                        self.dead = Some(e);
+                        break;
+                    }
+                    if n < rbuf.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.dead = Some(format!("read failed: {e}"));
+                    break;
+                }
+            }
+        }
+        self.decoder = Some(dec);
+        self.rbuf = rbuf;
+    }
+
+    fn feed(
+        &mut self,
+        dec: &mut Decoder<COMMAND_BUF>,
+        mut input: &[u8],
+        now_ms: u64,
+        out: &mut Vec<Incoming>,
+    ) -> Result<(), String> {
+        while !input.is_empty() {
+            let (used, item) = dec
+                .decode(input)
+                .map_err(|e| format!("protocol error: {e}"))?;
+            input = &input[used..];
+            match item {
+                None => {}
+                Some(Item::Greeting(g)) => {
+                    if !g.is_null_mechanism() {
+                        return Err("peer asks for a security mechanism other than NULL".into());
+                    }
+                    self.peer_version = Some(g.version);
+                }
+                Some(Item::Command(cmd)) => self.on_command(cmd, now_ms, out)?,
+                Some(Item::Frame(part)) => {
+                    self.frame.extend_from_slice(part.data);
+                    if part.is_last() {
+                        self.partial.push(std::mem::take(&mut self.frame));
+                        if !part.more {
+                            out.push(Incoming::Message(std::mem::take(&mut self.partial)));
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn on_command(
+        &mut self,
+        cmd: Command<'_>,
+        now_ms: u64,
+        out: &mut Vec<Incoming>,
+    ) -> Result<(), String> {
+        match cmd {
+            Command::Ready(props) => {
+                if self.ready {
+                    return Err("second READY".into());
+                }
+                let peer = props
+                    .socket_type()
+                    .and_then(SocketType::from_name)
+                    .ok_or("READY without a known Socket-Type")?;
+                if !self.kind.is_compatible(peer) {
+                    self.queue_command(32, |b| zmtp::encode_error(b, b"Invalid socket type"));
+                    self.flush();
+                    return Err(format!(
+                        "incompatible peer socket type {} for {}",
+                        peer.name(),
+                        self.kind.name()
+                    ));
+                }
+                self.peer_type = Some(peer);
+                self.routing_id = props.identity().unwrap_or_default().to_vec();
+                self.ready = true;
+                self.flush();
+                out.push(Incoming::Ready);
+            }
+            Command::Error(reason) => {
+                return Err(format!(
+                    "peer sent ERROR: {}",
+                    String::from_utf8_lossy(reason)
+                ));
+            }
+            Command::Subscribe(p) => out.push(Incoming::Subscribe(p.to_vec())),
+            Command::Cancel(p) => out.push(Incoming::Cancel(p.to_vec())),
+            Command::Ping { ttl_ds, context } => {
+                self.heartbeat.on_peer_ping(ttl_ds, now_ms);
+                let ctx = context.to_vec();
+                self.queue_command(16, |b| zmtp::encode_pong(b, &ctx));
+            }
+            Command::Pong(_) | Command::Unknown { .. } => {}
+            _ => {}
+        }
+        Ok(())
+    }
+}

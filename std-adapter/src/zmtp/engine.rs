@@ -1,0 +1,770 @@
+//! The caller-driven I/O engine shared by every ZMTP socket type.
+//!
+//! There is no background thread: every public call (send, receive, flush, drop)
+//! pumps the engine — accept, connect and reconnect, read and decode, write queued
+//! bytes, heartbeats and timeouts — with one `poll(2)` over the socket's listeners
+//! and connections. A blocked receive sleeps in that `poll` and decodes the reply in
+//! the caller's own thread, so a request/reply round trip costs the two kernel
+//! socket hops and nothing else (libzmq adds two I/O-thread hand-offs).
+
+use std::collections::VecDeque;
+use std::os::fd::AsFd;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, epoll};
+
+use ringwire_core::pattern::backoff::Backoff;
+use ringwire_core::pattern::heartbeat::{Heartbeat, HeartbeatAction};
+use ringwire_core::pattern::socket_type::SocketType;
+use ringwire_core::pattern::subscription::Subscriptions;
+use ringwire_core::zmtp;
+
+use super::conn::{Conn, Incoming, Origin};
+use super::options::{HwmPolicy, Options, SocketEvent, Stats};
+use super::transport::{Listener, Stream};
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+
+/// Write buffers flush on their own once this many bytes are pending.
+const FLUSH_AT: usize = 64 * 1024;
+/// Sending-only calls pump (accept, read subscriptions) at most this often.
+const PUMP_EVERY: Duration = Duration::from_millis(1);
+/// Sends closer together than this are a burst: after the first, messages are corked
+/// and written together by the driver (see `driver.rs`); isolated sends (a request, a
+/// control-loop publish) are written at once.
+pub const CORK_WINDOW: Duration = Duration::from_micros(5);
+
+struct Connector {
+    endpoint: Endpoint,
+    backoff: Backoff,
+    conn: Option<usize>,
+}
+
+/// The shared I/O engine (internal).
+pub struct Engine {
+    pub kind: SocketType,
+    pub opts: Options,
+    start: Instant,
+    listeners: Vec<(Listener, Endpoint)>,
+    connectors: Vec<Connector>,
+    pub conns: Vec<Option<Conn>>,
+    rr: usize,
+    /// Received messages with the uid of the connection they came from.
+    pub inbox: VecDeque<(u64, Vec<Vec<u8>>)>,
+    next_uid: u64,
+    last_pump: Instant,
+    /// The driver's epoll set, where new descriptors are registered.
+    epoll: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    /// The driver's eventfd, written when bytes are corked.
+    waker: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    last_send: Instant,
+    burst: bool,
+    corked: bool,
+    scratch: Vec<Incoming>,
+    pub stats: Stats,
+    monitor: Option<mpsc::Sender<SocketEvent>>,
+    next_id: u32,
+    /// A subscriber's own subscriptions, re-sent to every new publisher connection.
+    pub own_subs: Option<Subscriptions<Box<[u8]>>>,
+}
+
+impl Engine {
+    pub fn new(kind: SocketType, opts: Options) -> Engine {
+        let own_subs = matches!(kind, SocketType::Sub | SocketType::XSub)
+            .then(|| Subscriptions::new(vec![0u8; opts.max_subscription_bytes].into_boxed_slice()));
+        Engine {
+            kind,
+            opts,
+            start: Instant::now(),
+            listeners: Vec::new(),
+            connectors: Vec::new(),
+            conns: Vec::new(),
+            rr: 0,
+            inbox: VecDeque::new(),
+            scratch: Vec::new(),
+            next_uid: 1,
+            last_pump: Instant::now(),
+            epoll: None,
+            waker: None,
+            last_send: Instant::now(),
+            burst: false,
+            corked: false,
+            stats: Stats::default(),
+            monitor: None,
+            next_id: rand_seed(),
+            own_subs,
+        }
+    }
+
+    /// Registers future descriptors with the idle-time driver's epoll set.
+    pub fn set_epoll(
+        &mut self,
+        fd: std::sync::Arc<std::os::fd::OwnedFd>,
+        waker: std::sync::Arc<std::os::fd::OwnedFd>,
+    ) {
+        self.epoll = Some(fd);
+        self.waker = Some(waker);
+    }
+
+    /// Edge-triggered registration (or re-registration) of `fd` with the driver.
+    fn register(&self, fd: std::os::fd::BorrowedFd<'_>, read: bool, modify: bool) {
+        let Some(ep) = &self.epoll else { return };
+        let mut flags = epoll::EventFlags::ET | epoll::EventFlags::OUT;
+        if read {
+            flags |= epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
+        }
+        let data = epoll::EventData::new_u64(0);
+        let r = if modify {
+            epoll::modify(ep.as_fd(), fd, data, flags)
+        } else {
+            epoll::add(ep.as_fd(), fd, data, flags)
+        };
+        if let Err(e) = r {
+            log::debug!("epoll registration failed: {e}");
+        }
+    }
+
+    /// Closes every listener and connection (the socket is being dropped).
+    pub fn shutdown(&mut self) {
+        self.conns.clear();
+        self.listeners.clear();
+        self.connectors.clear();
+    }
+
+    pub fn policy(&self) -> HwmPolicy {
+        self.opts.hwm_policy.unwrap_or(match self.kind {
+            SocketType::Pub | SocketType::XPub => HwmPolicy::DropAndCount,
+            _ => HwmPolicy::Block,
+        })
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    pub fn monitor(&mut self) -> mpsc::Receiver<SocketEvent> {
+        let (tx, rx) = mpsc::channel();
+        for (_, ep) in &self.listeners {
+            let _ = tx.send(SocketEvent::Listening(ep.clone()));
+        }
+        self.monitor = Some(tx);
+        rx
+    }
+
+    fn event(&self, e: SocketEvent) {
+        if let Some(tx) = &self.monitor {
+            let _ = tx.send(e);
+        }
+    }
+
+    pub fn bind(&mut self, ep: &str) -> Result<Endpoint> {
+        let ep: Endpoint = ep.parse()?;
+        let (l, bound) = Listener::bind(&ep)?;
+        self.event(SocketEvent::Listening(bound.clone()));
+        self.register(l.as_fd(), true, false);
+        self.listeners.push((l, bound.clone()));
+        Ok(bound)
+    }
+
+    /// Bound endpoints, with port 0 resolved.
+    pub fn bound(&self) -> Vec<Endpoint> {
+        self.listeners.iter().map(|(_, e)| e.clone()).collect()
+    }
+
+    /// Adds an endpoint to connect to; a peer that is not up yet is retried with back-off.
+    pub fn connect(&mut self, ep: &str) -> Result<()> {
+        let endpoint: Endpoint = ep.parse()?;
+        if !matches!(endpoint, Endpoint::Tcp { .. } | Endpoint::Ipc(_)) {
+            return Err(Error::Unsupported(
+                "ZMTP sockets take tcp:// or ipc:// endpoints",
+            ));
+        }
+        let backoff = Backoff::new(
+            self.opts.reconnect_interval.as_millis() as u64,
+            self.opts.reconnect_interval_max.as_millis() as u64,
+        );
+        self.connectors.push(Connector {
+            endpoint,
+            backoff,
+            conn: None,
+        });
+        let i = self.connectors.len() - 1;
+        self.try_connect(i, self.now_ms());
+        Ok(())
+    }
+
+    fn heartbeat(&self, now: u64) -> Heartbeat {
+        let ms = |d: Option<Duration>| d.map_or(0, |d| d.as_millis() as u64);
+        let timeout = match self.opts.heartbeat_interval {
+            Some(ivl) => ms(self.opts.heartbeat_timeout.or(Some(ivl * 3))),
+            None => 0,
+        };
+        let timeout = match (timeout, ms(self.opts.idle_timeout)) {
+            (0, idle) => idle,
+            (t, 0) => t,
+            (t, idle) => t.min(idle),
+        };
+        Heartbeat::new(ms(self.opts.heartbeat_interval), timeout, now)
+    }
+
+    fn add_conn(&mut self, stream: Stream, endpoint: Endpoint, origin: Origin, now: u64) -> usize {
+        self.next_uid += 1;
+        let conn = Conn::new(
+            self.next_uid,
+            stream,
+            endpoint,
+            origin,
+            self.kind,
+            &self.opts.identity,
+            self.opts.limits,
+            self.heartbeat(now),
+            now,
+        );
+        let slot = match self.conns.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.conns.push(None);
+                self.conns.len() - 1
+            }
+        };
+        self.register(conn.stream.as_fd(), true, false);
+        self.conns[slot] = Some(conn);
+        if let Some(c) = self.conns[slot].as_mut() {
+            c.flush();
+        }
+        slot
+    }
+
+    fn try_connect(&mut self, i: usize, now: u64) {
+        let ep = self.connectors[i].endpoint.clone();
+        match Stream::connect(&ep, self.opts.connect_timeout) {
+            Ok(stream) => {
+                let id = self.add_conn(stream, ep.clone(), Origin::Connected(i), now);
+                self.connectors[i].conn = Some(id);
+                self.event(SocketEvent::Connected(ep));
+            }
+            Err(_) => self.schedule_retry(i, now),
+        }
+    }
+
+    fn schedule_retry(&mut self, i: usize, now: u64) {
+        let at = self.connectors[i].backoff.on_failure(now);
+        self.connectors[i].conn = None;
+        self.event(SocketEvent::Retried {
+            endpoint: self.connectors[i].endpoint.clone(),
+            delay: Duration::from_millis(at - now),
+        });
+    }
+
+    pub fn active_conns(&self) -> usize {
+        self.conns.iter().flatten().count()
+    }
+
+    /// Whether any connection has completed its handshake.
+    pub fn has_ready(&self) -> bool {
+        self.conns
+            .iter()
+            .flatten()
+            .any(|c| c.ready && c.dead.is_none())
+    }
+
+    /// Picks the next connection round-robin: a ready one below the HWM if any, else a
+    /// ready one at the HWM, else one still handshaking (messages queue behind its
+    /// greeting, as libzmq queues on a pipe before the peer answers).
+    pub fn pick(&mut self) -> Option<usize> {
+        let n = self.conns.len();
+        let (mut full, mut pending) = (None, None);
+        for k in 0..n {
+            let i = (self.rr + k) % n;
+            let Some(c) = &self.conns[i] else { continue };
+            if c.dead.is_some() {
+                continue;
+            }
+            if !c.ready {
+                pending.get_or_insert(i);
+            } else if c.queued() < self.opts.send_hwm {
+                self.rr = i + 1;
+                return Some(i);
+            } else {
+                full.get_or_insert(i);
+            }
+        }
+        let i = full.or(pending)?;
+        self.rr = i + 1;
+        Some(i)
+    }
+
+    /// [`send_to`](Self::send_to), then for blocking sockets waits until the message
+    /// has left the write buffer, so nothing is stranded when the caller stops calling.
+    pub fn send_through(&mut self, id: usize, prefix: &[&[u8]], frames: &[&[u8]]) -> Result<bool> {
+        // Bytes left in the buffer (kernel back-pressure, a handshake still running, a
+        // cork) are written by later calls or by the idle-time driver, never stranded.
+        Ok(self.send_to(id, prefix, frames))
+    }
+
+    /// Clears the waker eventfd (the driver has flushed).
+    pub fn drain_waker(&self) {
+        if let Some(w) = &self.waker {
+            let mut b = [0u8; 8];
+            let _ = rustix::io::read(w.as_fd(), &mut b);
+        }
+    }
+
+    /// Leaves queued bytes for the driver to write in one go shortly.
+    fn cork(&mut self) {
+        if !self.corked {
+            self.corked = true;
+            if let Some(w) = &self.waker {
+                let _ = rustix::io::write(w.as_fd(), &1u64.to_ne_bytes());
+            }
+        }
+    }
+
+    /// Queues a message on one connection and writes it unless batching.
+    /// A message sent within [`CORK_WINDOW`] of the previous one (a burst) is corked.
+    pub fn send_to(&mut self, id: usize, prefix: &[&[u8]], frames: &[&[u8]]) -> bool {
+        let batch = self.opts.batch;
+        let hwm = self.opts.send_hwm;
+        let Some(c) = self.conns.get_mut(id).and_then(Option::as_mut) else {
+            return false;
+        };
+        if c.queued() >= hwm {
+            c.flush();
+            if c.queued() >= hwm {
+                return false;
+            }
+        }
+        let was_pending = c.has_pending();
+        c.queue_message(prefix, frames);
+        if c.pending_bytes() >= FLUSH_AT || (!batch && !was_pending && !self.burst) {
+            c.flush();
+        } else if c.wants_write() {
+            self.cork();
+        }
+        true
+    }
+
+    /// Sends to a connection chosen by `pick`, blocking (per the HWM policy) until one
+    /// is ready and has room.
+    pub fn send_round_robin(&mut self, prefix: &[&[u8]], frames: &[&[u8]]) -> Result<usize> {
+        self.begin_send()?;
+        let mut deadline = None;
+        loop {
+            if let Some(id) = self.pick() {
+                if self.send_through(id, prefix, frames)? {
+                    return Ok(id);
+                }
+                if self.policy() == HwmPolicy::DropAndCount {
+                    self.stats.dropped_hwm += 1;
+                    return Ok(id);
+                }
+            }
+            let now = Instant::now();
+            let d = *deadline.get_or_insert_with(|| self.opts.send_timeout.map(|t| now + t));
+            if d.is_some_and(|d| now >= d) {
+                return Err(Error::Timeout);
+            }
+            let step = now + Duration::from_millis(50);
+            self.pump(Some(d.map_or(step, |d| d.min(step))))?;
+        }
+    }
+
+    /// A non-blocking pump at most every millisecond, for calls that only send.
+    pub fn maybe_pump(&mut self) -> Result<()> {
+        let now = Instant::now();
+        self.maybe_pump_at(now)
+    }
+
+    fn maybe_pump_at(&mut self, now: Instant) -> Result<()> {
+        if now.duration_since(self.last_pump) >= PUMP_EVERY {
+            self.pump(Some(now))?;
+        }
+        Ok(())
+    }
+
+    /// Starts a user-level send with one clock read: notes bursts (see
+    /// [`send_to`](Self::send_to)) and pumps at most every millisecond.
+    pub fn begin_send(&mut self) -> Result<()> {
+        let now = Instant::now();
+        self.burst = now.duration_since(self.last_send) < CORK_WINDOW;
+        self.last_send = now;
+        self.maybe_pump_at(now)
+    }
+
+    /// The descriptors a poller waits on (readable) before calling `pump`.
+    pub fn fds(&self) -> Result<Vec<std::os::fd::OwnedFd>> {
+        let l = self.listeners.iter().map(|(l, _)| l.as_fd());
+        let all = l.chain(self.conns.iter().flatten().map(|c| c.stream.as_fd()));
+        Ok(all
+            .map(|fd| fd.try_clone_to_owned())
+            .collect::<std::io::Result<_>>()?)
+    }
+
+    /// Writes every pending buffer as far as the kernel takes it.
+    pub fn flush_all(&mut self) {
+        self.corked = false;
+        for c in self.conns.iter_mut().flatten() {
+            if c.has_pending() {
+                c.flush();
+            }
+        }
+    }
+
+    /// Pumps until `done` holds or the deadline passes; returns whether `done` held.
+    pub fn wait(
+        &mut self,
+        deadline: Option<Instant>,
+        done: impl Fn(&Engine) -> bool,
+    ) -> Result<bool> {
+        self.flush_all();
+        loop {
+            if done(self) {
+                return Ok(true);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                // One last non-blocking look.
+                self.pump(Some(Instant::now()))?;
+                return Ok(done(self));
+            }
+            self.pump(deadline)?;
+        }
+    }
+
+    /// One round: reconnects, timers, one `poll`, then reads, writes and accepts.
+    pub fn pump(&mut self, deadline: Option<Instant>) -> Result<()> {
+        self.last_pump = Instant::now();
+        let now = self.now_ms();
+        let mut wake = self.timers(now);
+        for i in 0..self.connectors.len() {
+            if self.connectors[i].conn.is_none() {
+                if self.connectors[i].backoff.is_due(now) {
+                    self.try_connect(i, now);
+                }
+                if let Some(at) = self.connectors[i].backoff.next_at() {
+                    wake = Some(wake.map_or(at, |w: u64| w.min(at)));
+                }
+            }
+        }
+        self.reap();
+        let read_ok = self.inbox.len() < self.opts.recv_hwm;
+        let mut ready: Vec<(bool, usize, PollFlags)> = Vec::new();
+        {
+            let mut fds = Vec::with_capacity(self.listeners.len() + self.conns.len());
+            let mut who = Vec::with_capacity(fds.capacity());
+            for (i, (l, _)) in self.listeners.iter().enumerate() {
+                fds.push(PollFd::new(l, PollFlags::IN));
+                who.push((true, i));
+            }
+            for (i, c) in self.conns.iter().enumerate() {
+                let Some(c) = c else { continue };
+                let mut f = PollFlags::empty();
+                if read_ok || !c.ready {
+                    f |= PollFlags::IN;
+                }
+                if c.wants_write() {
+                    f |= PollFlags::OUT;
+                }
+                fds.push(PollFd::from_borrowed_fd(c.stream.as_fd(), f));
+                who.push((false, i));
+            }
+            let now_i = Instant::now();
+            let mut until = deadline;
+            if let Some(w) = wake {
+                let at = self.start + Duration::from_millis(w);
+                until = Some(until.map_or(at, |u| u.min(at)));
+            }
+            let timeout = until.map(|u| {
+                let d = u.saturating_duration_since(now_i);
+                Timespec {
+                    tv_sec: d.as_secs() as i64,
+                    tv_nsec: i64::from(d.subsec_nanos()),
+                }
+            });
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => return Ok(()),
+                Err(e) => return Err(Error::Io(e.into())),
+            }
+            for (fd, &(is_l, i)) in fds.iter().zip(&who) {
+                let r = fd.revents();
+                if !r.is_empty() {
+                    ready.push((is_l, i, r));
+                }
+            }
+        }
+        let now = self.now_ms();
+        for (is_listener, i, r) in ready {
+            if is_listener {
+                self.accept(i, now);
+                continue;
+            }
+            let Some(c) = self.conns[i].as_mut() else {
+                continue;
+            };
+            if r.intersects(PollFlags::OUT) {
+                c.flush();
+            }
+            if r.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                c.read(now, &mut scratch);
+                for inc in scratch.drain(..) {
+                    self.on_incoming(i, inc, now);
+                }
+                self.scratch = scratch;
+            }
+        }
+        self.reap();
+        Ok(())
+    }
+
+    fn accept(&mut self, li: usize, now: u64) {
+        loop {
+            let stream = match self.listeners[li].0.accept() {
+                Ok(Some(s)) => s,
+                Ok(None) => return,
+                Err(e) => {
+                    // EMFILE and friends: stop accepting this round, keep serving.
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            self.stats.accepted += 1;
+            let ep = self.listeners[li].1.clone();
+            if self.active_conns() >= self.opts.max_connections {
+                self.stats.rejected_connections += 1;
+                self.event(SocketEvent::Rejected(ep));
+                drop(stream);
+                continue;
+            }
+            self.add_conn(stream, ep.clone(), Origin::Accepted, now);
+            self.event(SocketEvent::Accepted(ep));
+        }
+    }
+
+    /// Heartbeats and handshake timeouts; returns the earliest time they need a look.
+    fn timers(&mut self, now: u64) -> Option<u64> {
+        let hs = self.opts.handshake_timeout.as_millis() as u64;
+        let mut wake: Option<u64> = None;
+        let mut min = |t: u64| wake = Some(wake.map_or(t, |w| w.min(t)));
+        for c in self.conns.iter_mut().flatten() {
+            if !c.ready {
+                if now.saturating_sub(c.created_ms) >= hs {
+                    self.stats.handshake_timeouts += 1;
+                    c.dead.get_or_insert_with(|| "handshake timed out".into());
+                } else {
+                    min(c.created_ms + hs);
+                }
+            }
+            match c.heartbeat.on_tick(now) {
+                HeartbeatAction::TimedOut => {
+                    self.stats.idle_timeouts += 1;
+                    c.dead.get_or_insert_with(|| "peer silent too long".into());
+                }
+                HeartbeatAction::SendPing if c.ready && c.speaks_3_1() => {
+                    let ttl = c.heartbeat.ttl_ds();
+                    c.queue_command(16, |b| zmtp::encode_ping(b, ttl, b""));
+                    c.flush();
+                }
+                _ => {}
+            }
+            if let Some(t) = c.heartbeat.next_deadline() {
+                min(t);
+            }
+        }
+        wake
+    }
+
+    /// Closes dead connections, reports them and schedules reconnects.
+    fn reap(&mut self) {
+        let now = self.now_ms();
+        for i in 0..self.conns.len() {
+            let Some(reason) = self.conns[i].as_ref().and_then(|c| c.dead.clone()) else {
+                continue;
+            };
+            let Some(c) = self.conns[i].take() else {
+                continue;
+            };
+            self.stats.disconnected += 1;
+            if reason.starts_with("protocol error") || reason.starts_with("incompatible") {
+                self.stats.protocol_errors += 1;
+            }
+            let endpoint = c.endpoint.clone();
+            self.event(if c.ready {
+                SocketEvent::Disconnected { endpoint, reason }
+            } else {
+                SocketEvent::HandshakeFailed { endpoint, reason }
+            });
+            if !c.ready {
+                self.inbox.retain(|(uid, _)| *uid != c.uid);
+            }
+            if let Origin::Connected(k) = c.origin {
+                self.schedule_retry(k, now);
+            }
+        }
+    }
+
+    /// The slot of the live connection with this uid.
+    pub fn slot_of(&self, uid: u64) -> Option<usize> {
+        self.conns
+            .iter()
+            .position(|c| c.as_ref().is_some_and(|c| c.uid == uid && c.dead.is_none()))
+    }
+
+    fn on_incoming(&mut self, id: usize, inc: Incoming, now: u64) {
+        let kind = self.kind;
+        let uid = self.conns[id].as_ref().map_or(0, |c| c.uid);
+        match inc {
+            Incoming::Ready => self.on_ready(id, now),
+            Incoming::Subscribe(p) => self.on_subscription(id, true, &p),
+            Incoming::Cancel(p) => self.on_subscription(id, false, &p),
+            Incoming::Message(frames) => match kind {
+                SocketType::Pub | SocketType::XPub => {
+                    if let [f] = frames.as_slice() {
+                        match f.split_first() {
+                            Some((1, p)) => self.on_subscription(id, true, p),
+                            Some((0, p)) => self.on_subscription(id, false, p),
+                            _ => {}
+                        }
+                    }
+                }
+                SocketType::Sub => {
+                    let topic = frames.first().map_or(&[][..], Vec::as_slice);
+                    if self.own_subs.as_ref().is_some_and(|s| s.matches(topic)) {
+                        self.inbox.push_back((uid, frames));
+                    }
+                }
+                _ => self.inbox.push_back((uid, frames)),
+            },
+        }
+    }
+
+    fn on_subscription(&mut self, id: usize, subscribe: bool, prefix: &[u8]) {
+        if !matches!(self.kind, SocketType::Pub | SocketType::XPub) {
+            return;
+        }
+        let Some(c) = self.conns[id].as_mut() else {
+            return;
+        };
+        let Some(subs) = c.subs.as_mut() else { return };
+        let changed = if subscribe {
+            match subs.subscribe(prefix) {
+                Ok(new) => new,
+                Err(_) => {
+                    c.dead = Some("protocol error: too many subscriptions".into());
+                    false
+                }
+            }
+        } else {
+            subs.cancel(prefix)
+        };
+        if self.kind == SocketType::XPub && changed {
+            let mut m = Vec::with_capacity(prefix.len() + 1);
+            m.push(u8::from(subscribe));
+            m.extend_from_slice(prefix);
+            let uid = c.uid;
+            self.inbox.push_back((uid, vec![m]));
+        }
+    }
+
+    fn on_ready(&mut self, id: usize, _now: u64) {
+        let kind = self.kind;
+        let sub_bytes = self.opts.max_subscription_bytes;
+        if kind == SocketType::Router {
+            let taken = |e: &Engine, rid: &[u8]| {
+                e.conns.iter().enumerate().any(|(j, c)| {
+                    j != id && c.as_ref().is_some_and(|c| c.ready && c.routing_id == rid)
+                })
+            };
+            let rid = self.conns[id]
+                .as_ref()
+                .map(|c| c.routing_id.clone())
+                .unwrap_or_default();
+            if rid.is_empty() || taken(self, &rid) {
+                self.next_id = self.next_id.wrapping_add(1);
+                let mut generated = vec![0u8];
+                generated.extend_from_slice(&self.next_id.to_be_bytes());
+                if let Some(c) = self.conns[id].as_mut() {
+                    c.routing_id = generated;
+                }
+            }
+        }
+        let own: Vec<Vec<u8>> = self
+            .own_subs
+            .as_ref()
+            .map(|s| s.iter().map(<[u8]>::to_vec).collect())
+            .unwrap_or_default();
+        let Some(c) = self.conns[id].as_mut() else {
+            return;
+        };
+        if matches!(kind, SocketType::Pub | SocketType::XPub) {
+            c.subs = Some(Subscriptions::new(vec![0u8; sub_bytes].into_boxed_slice()));
+        }
+        for p in &own {
+            queue_subscription(c, true, p);
+        }
+        c.flush();
+        if let Origin::Connected(k) = c.origin {
+            self.connectors[k].backoff.on_success();
+        }
+        let ep = c.endpoint.clone();
+        // Once established, only publishers need the driver to read (subscriptions).
+        if !matches!(kind, SocketType::Pub | SocketType::XPub)
+            && let Some(c) = self.conns[id].as_ref()
+        {
+            self.register(c.stream.as_fd(), false, true);
+        }
+        self.event(SocketEvent::HandshakeSucceeded(ep));
+    }
+
+    /// Sends a subscription change to every ready publisher connection.
+    pub fn broadcast_subscription(&mut self, subscribe: bool, prefix: &[u8]) {
+        for c in self.conns.iter_mut().flatten() {
+            if c.ready {
+                queue_subscription(c, subscribe, prefix);
+                c.flush();
+            }
+        }
+    }
+
+    /// Writes what is queued for at most `linger` (used on drop).
+    pub fn linger(&mut self) {
+        let deadline = Instant::now() + self.opts.linger;
+        self.flush_all();
+        while self
+            .conns
+            .iter()
+            .flatten()
+            .any(|c| c.has_pending() && c.dead.is_none())
+            && Instant::now() < deadline
+        {
+            if self.pump(Some(deadline)).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Queues a subscription in the form the peer's version expects.
+fn queue_subscription(c: &mut Conn, subscribe: bool, prefix: &[u8]) {
+    if c.speaks_3_1() {
+        if subscribe {
+            c.queue_command(prefix.len(), |b| zmtp::encode_subscribe(b, prefix));
+        } else {
+            c.queue_command(prefix.len(), |b| zmtp::encode_cancel(b, prefix));
+        }
+    } else {
+        let mut m = Vec::with_capacity(prefix.len() + 1);
+        m.push(u8::from(subscribe));
+        m.extend_from_slice(prefix);
+        c.queue_message(&[], &[&m]);
+    }
+}
+
+/// A seed for generated routing ids (not security relevant).
+fn rand_seed() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    t ^ std::process::id().rotate_left(16)
+}

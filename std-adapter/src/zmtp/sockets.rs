@@ -1,0 +1,834 @@
+//! The socket types: thin pattern logic (ringwire-core's state machines) over [`Engine`].
+
+use std::os::fd::OwnedFd;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use ringwire_core::pattern::req::{RepState, ReqState, split_envelope};
+use ringwire_core::pattern::socket_type::SocketType;
+
+use super::driver::Driven;
+use super::engine::Engine;
+use super::options::{HwmPolicy, Options, SocketEvent, Stats};
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+use crate::message::Message;
+
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    postcard::to_allocvec(value)
+        .map_err(|_| Error::Encode(ringwire_core::msg::EncodeError::Unsupported))
+}
+
+fn decode<T: DeserializeOwned>(frames: &[Vec<u8>]) -> Result<T> {
+    let last = frames.last().map_or(&[][..], Vec::as_slice);
+    Ok(ringwire_core::msg::decode(last)?)
+}
+
+mod sealed {
+    /// Construction hooks only this crate implements.
+    pub trait Sealed: Sized {
+        fn from_engine(engine: super::Engine) -> Self;
+        fn with_engine<R>(&mut self, f: impl FnOnce(&mut super::Engine) -> R) -> R;
+    }
+}
+
+/// A ZMTP socket type that [`Builder`] can construct (sealed).
+pub trait ZmtpSocket: sealed::Sealed {
+    /// The ZeroMQ socket type.
+    const TYPE: SocketType;
+}
+
+/// Builds a socket with options: `Pub::builder().send_hwm(10_000).bind("tcp://*:5556")`.
+#[derive(Debug, Clone)]
+pub struct Builder<S> {
+    opts: Options,
+    _socket: std::marker::PhantomData<fn() -> S>,
+}
+
+impl<S: ZmtpSocket> Builder<S> {
+    /// A builder with default options.
+    pub fn new() -> Self {
+        Builder {
+            opts: Options::default(),
+            _socket: std::marker::PhantomData,
+        }
+    }
+
+    /// Replaces every option at once.
+    pub fn options(mut self, opts: Options) -> Self {
+        self.opts = opts;
+        self
+    }
+
+    /// Per-peer send high-water mark, in messages.
+    pub fn send_hwm(mut self, n: usize) -> Self {
+        self.opts.send_hwm = n;
+        self
+    }
+
+    /// Receive high-water mark, in messages.
+    pub fn recv_hwm(mut self, n: usize) -> Self {
+        self.opts.recv_hwm = n;
+        self
+    }
+
+    /// What a send does at the high-water mark.
+    pub fn hwm_policy(mut self, p: HwmPolicy) -> Self {
+        self.opts.hwm_policy = Some(p);
+        self
+    }
+
+    /// ZMTP PING every `interval` of peer silence; close after `timeout` of silence.
+    pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.opts.heartbeat_interval = Some(interval);
+        self.opts.heartbeat_timeout = Some(timeout);
+        self
+    }
+
+    /// How long a drop keeps writing queued messages.
+    pub fn linger(mut self, d: Duration) -> Self {
+        self.opts.linger = d;
+        self
+    }
+
+    /// Identity sent to peers (ROUTER peers route by it).
+    pub fn identity(mut self, id: &[u8]) -> Self {
+        self.opts.identity = id.to_vec();
+        self
+    }
+
+    /// Handshake timeout for new connections.
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.opts.handshake_timeout = d;
+        self
+    }
+
+    /// Close connections silent for this long.
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.opts.idle_timeout = Some(d);
+        self
+    }
+
+    /// Blocking sends give up after this long.
+    pub fn send_timeout(mut self, d: Duration) -> Self {
+        self.opts.send_timeout = Some(d);
+        self
+    }
+
+    /// Most simultaneous connections.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.opts.max_connections = n;
+        self
+    }
+
+    /// Reconnect back-off from `initial`, doubling up to `max`.
+    pub fn reconnect(mut self, initial: Duration, max: Duration) -> Self {
+        self.opts.reconnect_interval = initial;
+        self.opts.reconnect_interval_max = max;
+        self
+    }
+
+    /// Size limits on what peers send.
+    pub fn limits(mut self, limits: ringwire_core::zmtp::Limits) -> Self {
+        self.opts.limits = limits;
+        self
+    }
+
+    /// Cork every send (see [`Options::batch`]).
+    pub fn batch(mut self, on: bool) -> Self {
+        self.opts.batch = on;
+        self
+    }
+
+    /// The socket with no endpoints yet (add them with `add_bind` / `add_connect`).
+    pub fn build(self) -> S {
+        <S as sealed::Sealed>::from_engine(Engine::new(S::TYPE, self.opts))
+    }
+
+    /// The socket, bound to `ep`.
+    pub fn bind(self, ep: &str) -> Result<S> {
+        let mut s = self.build();
+        s.with_engine(|e| e.bind(ep))?;
+        Ok(s)
+    }
+
+    /// The socket, connecting to `ep` (retried in the background of later calls if the
+    /// peer is not up yet).
+    pub fn connect(self, ep: &str) -> Result<S> {
+        let mut s = self.build();
+        s.with_engine(|e| e.connect(ep))?;
+        Ok(s)
+    }
+}
+
+impl<S: ZmtpSocket> Default for Builder<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+macro_rules! common {
+    ($name:ident, $kind:expr) => {
+        impl ZmtpSocket for $name {
+            const TYPE: SocketType = $kind;
+        }
+
+        impl sealed::Sealed for $name {
+            fn from_engine(engine: Engine) -> Self {
+                $name::wrap(Driven::new(engine))
+            }
+            fn with_engine<R>(&mut self, f: impl FnOnce(&mut Engine) -> R) -> R {
+                f(&mut self.h.lock())
+            }
+        }
+
+        impl $name {
+            /// A socket bound to `ep` (`tcp://*:5555`, `tcp://127.0.0.1:0`, `ipc:///tmp/x.sock`).
+            pub fn bind(ep: &str) -> Result<Self> {
+                Builder::<Self>::new().bind(ep)
+            }
+
+            /// A socket connecting to `ep`; a peer that is not up yet is retried with back-off.
+            pub fn connect(ep: &str) -> Result<Self> {
+                Builder::<Self>::new().connect(ep)
+            }
+
+            /// A builder for options.
+            pub fn builder() -> Builder<Self> {
+                Builder::new()
+            }
+
+            /// Also binds `ep`; returns the endpoint actually bound (port 0 resolved).
+            pub fn add_bind(&mut self, ep: &str) -> Result<Endpoint> {
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.bind(ep)
+            }
+
+            /// Also connects to `ep`.
+            pub fn add_connect(&mut self, ep: &str) -> Result<()> {
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.connect(ep)
+            }
+
+            /// The bound endpoints, with port 0 resolved to the real port.
+            pub fn bound_endpoints(&self) -> Vec<Endpoint> {
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.bound()
+            }
+
+            /// A stream of connection events (from now on).
+            pub fn monitor(&mut self) -> mpsc::Receiver<SocketEvent> {
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.monitor()
+            }
+
+            /// Counters of dropped messages and closed connections.
+            pub fn stats(&self) -> Stats {
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.stats
+            }
+
+            /// Connections currently open (handshaking or ready).
+            pub fn connection_count(&self) -> usize {
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.active_conns()
+            }
+
+            /// Writes queued bytes now (needed after a burst when batching is on).
+            pub fn flush(&mut self) -> Result<()> {
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.flush_all();
+                e.pump(Some(Instant::now()))
+            }
+
+            /// Makes progress without blocking: accepts, handshakes, reads, writes, timers.
+            /// A poller calls this when one of [`fds`](Self::fds) is ready.
+            pub fn process(&mut self) -> Result<()> {
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.pump(Some(Instant::now()))
+            }
+
+            /// Duplicates of the OS descriptors to wait on (readable) before calling
+            /// [`process`](Self::process) and a `try_recv`. They change as peers come and go:
+            /// ask again after each wait. [`has_message`](Self::has_message) tells whether a
+            /// message is already queued (then there is no need to wait).
+            pub fn fds(&self) -> Result<Vec<OwnedFd>> {
+                self.h.lock().fds()
+            }
+
+            /// Whether a received message is queued (a `try_recv` would succeed).
+            pub fn has_message(&self) -> bool {
+                !self.h.lock().inbox.is_empty()
+            }
+
+            /// Waits until every connection is ready and `n` of them exist, or `timeout`.
+            /// Handy before a first publish: a PUB drops messages no subscriber asked for.
+            pub fn wait_for_peers(&mut self, n: usize, timeout: Duration) -> Result<()> {
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                let ok = e.wait(Some(Instant::now() + timeout), |e| {
+                    e.conns.iter().flatten().filter(|c| c.ready).count() >= n
+                })?;
+                if ok { Ok(()) } else { Err(Error::Timeout) }
+            }
+        }
+    };
+}
+
+macro_rules! recv_api {
+    ($name:ident) => {
+        impl $name {
+            /// Receives a message and decodes its last frame as postcard `T`; blocks.
+            pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
+                decode(&self.recv_frames(Wait::Forever)?)
+            }
+
+            /// Like [`recv`](Self::recv) but gives up with [`Error::Timeout`].
+            pub fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T> {
+                decode(&self.recv_frames(Wait::For(timeout))?)
+            }
+
+            /// Like [`recv`](Self::recv) but returns [`Error::WouldBlock`] at once if nothing is queued.
+            pub fn try_recv<T: DeserializeOwned>(&mut self) -> Result<T> {
+                decode(&self.try_frames()?)
+            }
+
+            /// Receives a message and returns its last frame; blocks.
+            pub fn recv_bytes(&mut self) -> Result<Vec<u8>> {
+                Ok(self.recv_frames(Wait::Forever)?.pop().unwrap_or_default())
+            }
+
+            /// [`recv_bytes`](Self::recv_bytes) with a timeout.
+            pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>> {
+                Ok(self
+                    .recv_frames(Wait::For(timeout))?
+                    .pop()
+                    .unwrap_or_default())
+            }
+
+            /// [`recv_bytes`](Self::recv_bytes) without blocking.
+            pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>> {
+                Ok(self.try_frames()?.pop().unwrap_or_default())
+            }
+
+            /// Receives a whole multipart message; blocks.
+            pub fn recv_multipart(&mut self) -> Result<Message> {
+                Ok(Message::from_frames(self.recv_frames(Wait::Forever)?))
+            }
+
+            /// [`recv_multipart`](Self::recv_multipart) with a timeout.
+            pub fn recv_multipart_timeout(&mut self, timeout: Duration) -> Result<Message> {
+                Ok(Message::from_frames(self.recv_frames(Wait::For(timeout))?))
+            }
+
+            /// [`recv_multipart`](Self::recv_multipart) without blocking.
+            pub fn try_recv_multipart(&mut self) -> Result<Message> {
+                Ok(Message::from_frames(self.try_frames()?))
+            }
+
+            fn try_frames(&mut self) -> Result<Vec<Vec<u8>>> {
+                match self.recv_frames(Wait::Now) {
+                    Err(Error::Timeout) => Err(Error::WouldBlock),
+                    r => r,
+                }
+            }
+        }
+    };
+}
+
+macro_rules! send_api {
+    ($name:ident) => {
+        impl $name {
+            /// Sends `value` as one postcard-encoded frame.
+            pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+                let bytes = encode(value)?;
+                self.send_frames(&[&bytes])
+            }
+
+            /// Sends one frame of raw bytes.
+            pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+                self.send_frames(&[bytes])
+            }
+
+            /// Sends a multipart message.
+            pub fn send_multipart(&mut self, frames: &[&[u8]]) -> Result<()> {
+                if frames.is_empty() {
+                    return Err(Error::State("a message needs at least one frame"));
+                }
+                self.send_frames(frames)
+            }
+        }
+    };
+}
+
+/// Pops the next message from the inbox, pumping until one arrives or the deadline.
+fn next_message(e: &mut Engine, wait: Wait) -> Result<(u64, Vec<Vec<u8>>)> {
+    // Fast path: a queued message needs neither a clock read nor a poll.
+    if let Some(m) = e.inbox.pop_front() {
+        return Ok(m);
+    }
+    if e.wait(wait.deadline(), |e| !e.inbox.is_empty())? {
+        e.inbox.pop_front().ok_or(Error::Timeout)
+    } else {
+        Err(Error::Timeout)
+    }
+}
+
+/// How long a receive may wait.
+#[derive(Clone, Copy)]
+enum Wait {
+    Forever,
+    For(Duration),
+    Now,
+}
+
+impl Wait {
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Wait::Forever => None,
+            Wait::For(d) => Some(Instant::now() + d),
+            Wait::Now => Some(Instant::now()),
+        }
+    }
+}
+
+/// PUB: sends each message to every peer subscribed to a prefix of its first frame.
+pub struct Pub {
+    h: Driven,
+    ids: Vec<usize>,
+}
+
+impl Pub {
+    fn wrap(h: Driven) -> Self {
+        Pub { h, ids: Vec::new() }
+    }
+
+    /// Sends `[topic, postcard(value)]`.
+    pub fn send_on<T: Serialize + ?Sized>(&mut self, topic: &str, value: &T) -> Result<()> {
+        let bytes = encode(value)?;
+        self.send_frames(&[topic.as_bytes(), &bytes])
+    }
+
+    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        e.begin_send()?;
+        let topic = frames.first().copied().unwrap_or_default();
+        self.ids.clear();
+        for (i, c) in e.conns.iter().enumerate() {
+            if let Some(c) = c
+                && c.ready
+                && c.dead.is_none()
+                && c.subs.as_ref().is_some_and(|s| s.matches(topic))
+            {
+                self.ids.push(i);
+            }
+        }
+        for k in 0..self.ids.len() {
+            let id = self.ids[k];
+            if e.send_to(id, &[], frames) {
+                continue;
+            }
+            if e.policy() == HwmPolicy::DropAndCount {
+                e.stats.dropped_hwm += 1;
+                continue;
+            }
+            let deadline = e.opts.send_timeout.map(|t| Instant::now() + t);
+            let hwm = e.opts.send_hwm;
+            e.wait(deadline, |e| {
+                e.conns[id]
+                    .as_ref()
+                    .is_none_or(|c| c.queued() < hwm || c.dead.is_some())
+            })?;
+            if !e.send_to(id, &[], frames) && e.conns[id].is_some() {
+                return Err(Error::Timeout);
+            }
+        }
+        Ok(())
+    }
+}
+common!(Pub, SocketType::Pub);
+send_api!(Pub);
+
+/// SUB: receives messages whose first frame starts with a subscribed prefix.
+pub struct Sub {
+    h: Driven,
+}
+
+impl Sub {
+    fn wrap(h: Driven) -> Self {
+        Sub { h }
+    }
+
+    /// Subscribes to a topic prefix (the empty prefix receives everything).
+    pub fn subscribe(&mut self, prefix: &[u8]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        let limit = e.opts.max_subscription_bytes;
+        let subs = e
+            .own_subs
+            .as_mut()
+            .ok_or(Error::State("not a subscriber"))?;
+        let new = subs.subscribe(prefix).map_err(|_| Error::TooLarge {
+            size: prefix.len(),
+            limit,
+        })?;
+        if new {
+            e.broadcast_subscription(true, prefix);
+        }
+        Ok(())
+    }
+
+    /// Cancels one [`subscribe`](Self::subscribe) of `prefix`.
+    pub fn unsubscribe(&mut self, prefix: &[u8]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        let subs = e
+            .own_subs
+            .as_mut()
+            .ok_or(Error::State("not a subscriber"))?;
+        if subs.cancel(prefix) {
+            e.broadcast_subscription(false, prefix);
+            let subs = e.own_subs.as_ref();
+            e.inbox.retain(|(_, f)| {
+                subs.is_some_and(|s| s.matches(f.first().map_or(&[][..], Vec::as_slice)))
+            });
+        }
+        Ok(())
+    }
+
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        next_message(e, wait).map(|(_, f)| f)
+    }
+}
+common!(Sub, SocketType::Sub);
+recv_api!(Sub);
+
+/// REQ: strict request/reply with one outstanding request.
+pub struct Req {
+    h: Driven,
+    state: ReqState,
+    target: u64,
+}
+
+impl Req {
+    fn wrap(h: Driven) -> Self {
+        Req {
+            h,
+            state: ReqState::default(),
+            target: 0,
+        }
+    }
+
+    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        self.state.on_send().map_err(|e| Error::State(e.0))?;
+        match e.send_round_robin(&[b""], frames) {
+            Ok(slot) => {
+                self.target = e.conns[slot].as_ref().map_or(0, |c| c.uid);
+                Ok(())
+            }
+            Err(e) => {
+                self.state.on_abandon();
+                Err(e)
+            }
+        }
+    }
+
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        self.state.on_recv_start().map_err(|e| Error::State(e.0))?;
+        let target = self.target;
+        let deadline = wait.deadline();
+        loop {
+            let found = e.wait(deadline, |e| {
+                !e.inbox.is_empty() || e.slot_of(target).is_none()
+            })?;
+            if !found {
+                return Err(Error::Timeout);
+            }
+            let Some((uid, mut frames)) = e.inbox.pop_front() else {
+                // The connection carrying the request died: the request is lost.
+                self.state.on_abandon();
+                return Err(Error::Disconnected);
+            };
+            if uid != target {
+                continue;
+            }
+            match split_envelope(&frames) {
+                Some(1) => {
+                    self.state.on_reply();
+                    frames.remove(0);
+                    return Ok(frames);
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// Sends `request` and waits up to `timeout` for the reply. On timeout the request is
+    /// abandoned and its connection closed and reopened (the Lazy Pirate recipe), so a
+    /// late reply can never be mistaken for the next one.
+    pub fn request<Q: Serialize + ?Sized, A: DeserializeOwned>(
+        &mut self,
+        request: &Q,
+        timeout: Duration,
+    ) -> Result<A> {
+        self.send(request)?;
+        match self.recv_frames(Wait::For(timeout)) {
+            Ok(frames) => decode(&frames),
+            Err(e) => {
+                self.abandon();
+                Err(e)
+            }
+        }
+    }
+
+    /// Gives up the outstanding request (closing its connection, which reconnects).
+    pub fn abandon(&mut self) {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        if self.state.is_waiting() {
+            self.state.on_abandon();
+            if let Some(slot) = e.slot_of(self.target)
+                && let Some(c) = e.conns[slot].as_mut()
+            {
+                c.dead = Some("request abandoned".into());
+            }
+        }
+    }
+}
+common!(Req, SocketType::Req);
+send_api!(Req);
+recv_api!(Req);
+
+/// REP: receives a request, then must send its reply (routed back to the requester).
+pub struct Rep {
+    h: Driven,
+    state: RepState,
+    reply_to: u64,
+    envelope: Vec<Vec<u8>>,
+}
+
+impl Rep {
+    fn wrap(h: Driven) -> Self {
+        Rep {
+            h,
+            state: RepState::default(),
+            reply_to: 0,
+            envelope: Vec::new(),
+        }
+    }
+
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        self.state.on_recv_start().map_err(|e| Error::State(e.0))?;
+        loop {
+            let (uid, mut frames) = next_message(e, wait)?;
+            // Malformed requests (no delimiter) are dropped, as libzmq does.
+            let Some(n) = split_envelope(&frames) else {
+                continue;
+            };
+            let body = frames.split_off(n);
+            self.envelope = frames;
+            self.reply_to = uid;
+            self.state.on_request();
+            return Ok(body);
+        }
+    }
+
+    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        self.state.on_send().map_err(|e| Error::State(e.0))?;
+        e.begin_send()?;
+        let Some(slot) = e.slot_of(self.reply_to) else {
+            // The requester went away; its reply has nowhere to go (libzmq drops it too).
+            return Ok(());
+        };
+        let env: Vec<&[u8]> = self.envelope.iter().map(Vec::as_slice).collect();
+        if !e.send_through(slot, &env, frames)? {
+            e.stats.dropped_hwm += 1;
+        }
+        Ok(())
+    }
+}
+common!(Rep, SocketType::Rep);
+send_api!(Rep);
+recv_api!(Rep);
+
+/// DEALER: sends round-robin, receives fair-queued; no envelope handling.
+pub struct Dealer {
+    h: Driven,
+}
+
+impl Dealer {
+    fn wrap(h: Driven) -> Self {
+        Dealer { h }
+    }
+
+    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        e.send_round_robin(&[], frames).map(|_| ())
+    }
+
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        next_message(e, wait).map(|(_, f)| f)
+    }
+}
+common!(Dealer, SocketType::Dealer);
+send_api!(Dealer);
+recv_api!(Dealer);
+
+/// ROUTER: received messages start with the sender's routing id; sent messages are
+/// routed by their first frame (unknown ids are dropped and counted).
+pub struct Router {
+    h: Driven,
+}
+
+impl Router {
+    fn wrap(h: Driven) -> Self {
+        Router { h }
+    }
+
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        loop {
+            let (uid, mut frames) = next_message(e, wait)?;
+            let Some(slot) = e.slot_of(uid) else {
+                continue;
+            };
+            let id = e.conns[slot]
+                .as_ref()
+                .map(|c| c.routing_id.clone())
+                .unwrap_or_default();
+            frames.insert(0, id);
+            return Ok(frames);
+        }
+    }
+
+    /// Sends `frames[1..]` to the peer whose routing id is `frames[0]`.
+    pub fn send_multipart(&mut self, frames: &[&[u8]]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        let [id, rest @ ..] = frames else {
+            return Err(Error::State("a ROUTER message starts with a routing id"));
+        };
+        if rest.is_empty() {
+            return Err(Error::State(
+                "a ROUTER message needs a frame after the routing id",
+            ));
+        }
+        e.begin_send()?;
+        let slot = e.conns.iter().position(|c| {
+            c.as_ref()
+                .is_some_and(|c| c.ready && c.dead.is_none() && c.routing_id == *id)
+        });
+        match slot {
+            Some(s) => {
+                if !e.send_through(s, &[], rest)? {
+                    e.stats.dropped_hwm += 1;
+                }
+            }
+            None => e.stats.unroutable += 1,
+        }
+        Ok(())
+    }
+
+    /// Sends `value` (postcard) to the peer with routing id `id`.
+    pub fn send_to<T: Serialize + ?Sized>(&mut self, id: &[u8], value: &T) -> Result<()> {
+        let bytes = encode(value)?;
+        self.send_multipart(&[id, &bytes])
+    }
+
+    /// Sends raw bytes to the peer with routing id `id`.
+    pub fn send_bytes_to(&mut self, id: &[u8], bytes: &[u8]) -> Result<()> {
+        self.send_multipart(&[id, bytes])
+    }
+}
+common!(Router, SocketType::Router);
+recv_api!(Router);
+
+/// PUSH: sends round-robin to connected PULL peers; blocks while none is ready.
+pub struct Push {
+    h: Driven,
+}
+
+impl Push {
+    fn wrap(h: Driven) -> Self {
+        Push { h }
+    }
+
+    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        e.send_round_robin(&[], frames).map(|_| ())
+    }
+}
+common!(Push, SocketType::Push);
+send_api!(Push);
+
+/// PULL: receives fair-queued from PUSH peers.
+pub struct Pull {
+    h: Driven,
+}
+
+impl Pull {
+    fn wrap(h: Driven) -> Self {
+        Pull { h }
+    }
+
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        next_message(e, wait).map(|(_, f)| f)
+    }
+}
+common!(Pull, SocketType::Pull);
+recv_api!(Pull);
+
+/// PAIR: one peer, both directions.
+pub struct Pair {
+    h: Driven,
+}
+
+impl Pair {
+    fn wrap(h: Driven) -> Self {
+        Pair { h }
+    }
+
+    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        e.send_round_robin(&[], frames).map(|_| ())
+    }
+
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        next_message(e, wait).map(|(_, f)| f)
+    }
+}
+common!(Pair, SocketType::Pair);
+send_api!(Pair);
+recv_api!(Pair);

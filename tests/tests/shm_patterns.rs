@@ -1,0 +1,380 @@
+//! Every shm pattern within one process (threads), plus options, loans, the poller and the
+//! error cases: the quick checks before the multi-process tests.
+#![forbid(unsafe_code)]
+
+mod shm_common;
+
+use std::time::Duration;
+
+use ringwire::Error;
+use ringwire::shm::{
+    FullPolicy, Poller, Publisher, Puller, Pusher, Replier, Requester, ShmOptions, Subscriber,
+    WaitMode,
+};
+use ringwire_platform::SegmentError;
+use shm_common::unique;
+
+fn ep(tag: &str) -> String {
+    format!("shm://{}", unique(tag))
+}
+
+#[test]
+fn request_reply_round_trip_in_threads() {
+    let ep = ep("rr");
+    let mut rep = Replier::bind(&ep).unwrap();
+    let server = std::thread::spawn(move || {
+        for _ in 0..100 {
+            let q: (u32, String) = rep.recv().unwrap();
+            rep.send(&(q.0 * 2, q.1.to_uppercase())).unwrap();
+        }
+    });
+    let mut req = Requester::connect(&ep).unwrap();
+    for i in 0..100u32 {
+        let a: (u32, String) = req
+            .request(&(i, format!("n{i}")), Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(a, (i * 2, format!("N{i}")));
+    }
+    server.join().unwrap();
+}
+
+#[test]
+fn req_rep_state_rules() {
+    let ep = ep("rr-state");
+    let mut rep = Replier::bind(&ep).unwrap();
+    assert!(!rep.peer_alive());
+    let mut req = Requester::connect(&ep).unwrap();
+    assert!(req.peer_alive() && rep.peer_alive());
+    assert!(matches!(req.try_recv::<u8>(), Err(Error::State(_))));
+    assert!(matches!(rep.send(&1u8), Err(Error::State(_))));
+    assert!(matches!(rep.try_recv::<u8>(), Err(Error::WouldBlock)));
+    // A second requester on the same endpoint is refused while the first lives.
+    assert!(matches!(
+        Requester::connect(&ep),
+        Err(Error::Segment(SegmentError::InUse { .. }))
+    ));
+    // A request whose reply comes too late is abandoned; the late reply is not mistaken for
+    // the next one's.
+    req.send(&1u32).unwrap();
+    assert!(matches!(
+        req.recv_timeout::<u32>(Duration::from_millis(5)),
+        Err(Error::Timeout)
+    ));
+    req.send(&2u32).unwrap();
+    assert_eq!(rep.recv::<u32>().unwrap(), 1);
+    rep.send(&100u32).unwrap();
+    assert_eq!(rep.recv::<u32>().unwrap(), 2);
+    rep.send(&200u32).unwrap();
+    assert_eq!(req.recv::<u32>().unwrap(), 200);
+    // An abandoned request's reply is dropped; there is nothing to receive.
+    req.send(&3u32).unwrap();
+    req.abandon();
+    assert!(matches!(req.try_recv::<u32>(), Err(Error::State(_))));
+    assert_eq!(rep.recv::<u32>().unwrap(), 3);
+    rep.send(&300u32).unwrap();
+    assert_eq!(
+        req.request::<_, u32>(&4u32, Duration::from_millis(1))
+            .unwrap_err()
+            .to_string(),
+        "timed out"
+    );
+    assert_eq!(rep.recv::<u32>().unwrap(), 4);
+    rep.send(&400u32).unwrap();
+    assert_eq!(req.recv::<u32>().unwrap(), 400);
+}
+
+#[test]
+fn push_pull_spreads_work_and_blocks_or_fails_when_full() {
+    let ep = ep("pp");
+    let opts = ShmOptions::new().slot_count(4).full(FullPolicy::Error);
+    let mut push = Pusher::builder().options(opts).bind(&ep).unwrap();
+    let mut a = Puller::connect(&ep).unwrap();
+    let mut b = Puller::connect(&ep).unwrap();
+    for i in 0..4u32 {
+        push.send(&i).unwrap();
+    }
+    assert!(matches!(push.send(&9u32), Err(Error::WouldBlock)));
+    let mut got = vec![
+        a.try_recv::<u32>().unwrap(),
+        b.try_recv::<u32>().unwrap(),
+        a.try_recv::<u32>().unwrap(),
+        b.try_recv::<u32>().unwrap(),
+    ];
+    got.sort();
+    assert_eq!(got, vec![0, 1, 2, 3]);
+    assert!(matches!(a.try_recv::<u32>(), Err(Error::WouldBlock)));
+}
+
+#[test]
+fn blocked_pusher_resumes_when_a_puller_frees_a_slot() {
+    let ep = ep("pp-block");
+    let opts = ShmOptions::new()
+        .slot_count(2)
+        .wait(WaitMode::Blocking)
+        .liveness_interval(Duration::from_secs(60));
+    let mut push = Pusher::builder().options(opts.clone()).bind(&ep).unwrap();
+    push.send(&1u8).unwrap();
+    push.send(&2u8).unwrap();
+    let mut pull = Puller::builder().options(opts).connect(&ep).unwrap();
+    let t = std::thread::spawn(move || {
+        // Blocks (full) until the puller takes one: woken by the puller, not by a timeout.
+        push.send(&3u8).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    let mut got = vec![pull.recv::<u8>().unwrap()];
+    t.join().unwrap();
+    got.push(pull.recv::<u8>().unwrap());
+    got.push(pull.recv::<u8>().unwrap());
+    assert_eq!(got, vec![1, 2, 3]);
+    let full = ShmOptions::new().full(FullPolicy::BlockFor(Duration::from_millis(5)));
+    let ep2 = format!("{ep}-2");
+    let mut p2 = Pusher::builder()
+        .options(full.slot_count(1))
+        .bind(&ep2)
+        .unwrap();
+    // One slot is rounded up to two.
+    p2.send(&1u8).unwrap();
+    p2.send(&2u8).unwrap();
+    let r = p2.send(&2u8);
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+}
+
+#[test]
+fn zero_copy_loans_and_in_place_receive() {
+    let ep = ep("loan");
+    let image = 640 * 480;
+    let opts = ShmOptions::new().slot_size(image + 64).slot_count(4);
+    let mut push = Pusher::builder().options(opts.clone()).bind(&ep).unwrap();
+    let mut pull = Puller::connect(&ep).unwrap();
+    let mut loan = push.loan().unwrap();
+    assert!(loan.len() >= image);
+    for (i, px) in loan[..image].iter_mut().enumerate() {
+        *px = (i % 251) as u8;
+    }
+    loan.commit(image).unwrap();
+    // Dropping a loan queues nothing.
+    drop(push.loan().unwrap());
+    let sum = pull
+        .recv_with(Some(Duration::from_secs(5)), |m| {
+            assert_eq!(m.len(), 1);
+            let px = m.payload();
+            assert_eq!(px.len(), image);
+            px.iter().enumerate().all(|(i, &p)| p == (i % 251) as u8)
+        })
+        .unwrap();
+    assert!(sum);
+    assert!(matches!(pull.try_recv_bytes(), Err(Error::WouldBlock)));
+
+    let ep = format!("{ep}-pub");
+    let mut publisher = Publisher::builder().options(opts).bind(&ep).unwrap();
+    let mut sub = Subscriber::connect(&ep).unwrap();
+    sub.subscribe(b"");
+    assert!(
+        publisher
+            .loan_with(|buf| {
+                buf[..3].copy_from_slice(b"abc");
+                Some(3)
+            })
+            .unwrap()
+    );
+    assert!(!publisher.loan_with(|_| None).unwrap());
+    assert_eq!(sub.try_recv_bytes().unwrap(), b"abc");
+}
+
+#[test]
+fn slow_subscriber_counts_exactly_what_it_lost() {
+    let ep = ep("lag");
+    let mut publisher = Publisher::builder().slot_count(8).bind(&ep).unwrap();
+    let mut sub = Subscriber::connect(&ep).unwrap();
+    sub.subscribe(b"");
+    for i in 0..20u32 {
+        publisher.send(&i).unwrap();
+    }
+    let mut got = Vec::new();
+    while let Ok(v) = sub.try_recv::<u32>() {
+        got.push(v);
+    }
+    assert_eq!(got.len() as u64 + sub.lost(), 20);
+    assert_eq!(got, (20 - got.len() as u32..20).collect::<Vec<_>>());
+    assert_eq!(sub.lost(), 20 - got.len() as u64);
+}
+
+#[test]
+fn late_joiners_get_history_and_second_publisher_is_refused() {
+    let ep = ep("hist");
+    let mut publisher = Publisher::builder().history(3).bind(&ep).unwrap();
+    for i in 0..10u32 {
+        publisher.send(&i).unwrap();
+    }
+    let mut late = Subscriber::builder().history(3).connect(&ep).unwrap();
+    late.subscribe(b"");
+    assert_eq!(late.try_recv::<u32>().unwrap(), 7);
+    assert_eq!(late.try_recv::<u32>().unwrap(), 8);
+    assert_eq!(late.try_recv::<u32>().unwrap(), 9);
+    let err = Publisher::bind(&ep).unwrap_err();
+    assert!(matches!(err, Error::Segment(SegmentError::InUse { .. })));
+    assert!(err.to_string().contains("one publisher per topic"));
+    assert!(matches!(
+        Publisher::connect(&ep),
+        Err(Error::Segment(SegmentError::InUse { .. }))
+    ));
+}
+
+#[test]
+fn poller_reports_the_readable_sockets() {
+    let (e1, e2) = (ep("poll1"), ep("poll2"));
+    let mut p1 = Publisher::bind(&e1).unwrap();
+    let mut push = Pusher::bind(&e2).unwrap();
+    let mut s1 = Subscriber::connect(&e1).unwrap();
+    s1.subscribe(b"");
+    let pull = Puller::connect(&e2).unwrap();
+    assert!(
+        Poller::poll(&[&s1, &pull], Some(Duration::from_millis(5)))
+            .unwrap()
+            .is_empty()
+    );
+    push.send(&1u8).unwrap();
+    assert_eq!(Poller::poll(&[&s1, &pull], None).unwrap(), vec![1]);
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        p1.send(&5u8).unwrap();
+        p1
+    });
+    let mut pull = pull;
+    assert_eq!(pull.recv::<u8>().unwrap(), 1);
+    // Sleeps until the publisher in the other thread wakes it.
+    assert_eq!(Poller::poll(&[&s1, &pull], None).unwrap(), vec![0]);
+    assert_eq!(s1.recv::<u8>().unwrap(), 5);
+    drop(t.join().unwrap());
+}
+
+#[test]
+fn wrong_endpoints_and_patterns_are_clear_errors() {
+    assert!(matches!(
+        Publisher::bind("tcp://127.0.0.1:5555"),
+        Err(Error::Unsupported(_))
+    ));
+    assert!(matches!(
+        Publisher::bind("shm://robot/pose"),
+        Err(Error::Segment(SegmentError::Name(_)))
+    ));
+    let fast = ShmOptions::new().connect_timeout(Duration::from_millis(20));
+    let missing = ep("missing");
+    assert!(matches!(
+        Subscriber::builder().options(fast).connect(&missing),
+        Err(Error::Timeout)
+    ));
+    let e = ep("kind");
+    let _push = Pusher::bind(&e).unwrap();
+    let err = Subscriber::connect(&e).unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+    assert!(err.to_string().contains("PUB/SUB"));
+}
+
+#[test]
+fn bind_reclaims_nothing_alive_and_unlinks_on_drop() {
+    let e = ep("drop");
+    drop(Publisher::bind(&e).unwrap());
+    // The name is gone, so binding again works and connecting finds the new one.
+    let _p = Publisher::bind(&e).unwrap();
+    let _s = Subscriber::connect(&e).unwrap();
+    let kept = ep("keep");
+    drop(
+        Publisher::builder()
+            .unlink_on_drop(false)
+            .bind(&kept)
+            .unwrap(),
+    );
+    // Our own (dead-but-not-really: same pid) segment remains; a subscriber can still attach.
+    assert!(Subscriber::connect(&kept).is_ok());
+    shm_common::unlink(&kept);
+}
+
+#[test]
+fn connect_adopts_the_creators_geometry() {
+    let e = ep("geom");
+    let small = ShmOptions::new().slot_size(256).slot_count(4);
+    let mut rep = Replier::builder().options(small.clone()).bind(&e).unwrap();
+    // Default options guess 64 slots of 4 KiB: the header tells the truth.
+    let mut req = Requester::connect(&e).unwrap();
+    req.send(&5u8).unwrap();
+    assert_eq!(rep.recv::<u8>().unwrap(), 5);
+    rep.send(&6u8).unwrap();
+    assert_eq!(req.recv::<u8>().unwrap(), 6);
+    let big = ep("geom-big");
+    let _p = Publisher::builder()
+        .options(small.slot_size(1 << 16))
+        .bind(&big)
+        .unwrap();
+    assert!(Subscriber::connect(&big).is_ok());
+}
+
+#[test]
+fn loans_wait_for_room_per_the_full_policy() {
+    let e = ep("loan-full");
+    let opts = ShmOptions::new().slot_count(2).full(FullPolicy::Error);
+    let mut push = Pusher::builder().options(opts).bind(&e).unwrap();
+    push.loan().unwrap().commit(1).unwrap();
+    push.loan().unwrap().commit(1).unwrap();
+    assert!(matches!(push.loan(), Err(Error::WouldBlock)));
+    let e2 = ep("loan-block");
+    let opts = ShmOptions::new()
+        .slot_count(2)
+        .liveness_interval(Duration::from_secs(60));
+    let mut push = Pusher::builder().options(opts).bind(&e2).unwrap();
+    let mut pull = Puller::connect(&e2).unwrap();
+    for i in 0..2u8 {
+        let mut l = push.loan().unwrap();
+        l[0] = i;
+        l.commit(1).unwrap();
+    }
+    let t = std::thread::spawn(move || {
+        // Full: blocks until the puller takes one and wakes it.
+        let mut l = push.loan().unwrap();
+        l[0] = 2;
+        l.commit(1).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(pull.recv_bytes().unwrap()[0]);
+    }
+    t.join().unwrap();
+    assert_eq!(got, vec![0, 1, 2]);
+}
+
+#[test]
+fn every_sender_has_a_zero_copy_loan() {
+    let e = ep("loan-rr");
+    let mut rep = Replier::bind(&e).unwrap();
+    let mut req = Requester::connect(&e).unwrap();
+    req.loan_with(|buf| {
+        buf[..2].copy_from_slice(b"hi");
+        Some(2)
+    })
+    .unwrap();
+    assert_eq!(rep.recv_bytes().unwrap(), b"hi");
+    rep.loan_with(|buf| {
+        buf[..3].copy_from_slice(b"hey");
+        Some(3)
+    })
+    .unwrap();
+    assert_eq!(req.recv_bytes().unwrap(), b"hey");
+    // A fill that declines on REQ/REP is an error (the request stays unsent).
+    assert!(matches!(req.loan_with(|_| None), Err(Error::State(_))));
+
+    let e = ep("loan-push");
+    let mut push = Pusher::bind(&e).unwrap();
+    let mut pull = Puller::connect(&e).unwrap();
+    assert!(!push.loan_with(|_| None).unwrap());
+    assert!(
+        push.loan_with(|buf| {
+            buf[0] = 42;
+            Some(1)
+        })
+        .unwrap()
+    );
+    assert_eq!(pull.try_recv_bytes().unwrap(), vec![42]);
+    assert!(matches!(pull.try_recv_bytes(), Err(Error::WouldBlock)));
+    assert!(format!("{push:?} {pull:?} {req:?} {rep:?}").contains("Pusher"));
+}

@@ -1,0 +1,182 @@
+//! Every ZMTP socket type, ringwire to ringwire, over tcp and ipc.
+#![forbid(unsafe_code)]
+
+use std::thread;
+use std::time::Duration;
+
+use ringwire::Error;
+use ringwire::zmtp::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub};
+use ringwire_tests::{transports, watchdog};
+
+const T: Duration = Duration::from_secs(5);
+
+#[test]
+fn pub_sub_filters_by_prefix() {
+    watchdog(60);
+    for ep in transports("pubsub") {
+        let mut publisher = Pub::bind(&ep).unwrap();
+        let ep = publisher.bound_endpoints()[0].to_string();
+        let mut sub = Sub::connect(&ep).unwrap();
+        sub.subscribe(b"pose").unwrap();
+        // Publish until the subscription has reached the publisher (the slow-joiner rule).
+        let got: u32 = loop {
+            publisher.send_on("imu", &0u32).unwrap();
+            publisher.send_on("pose/left", &7u32).unwrap();
+            match sub.recv_timeout::<u32>(Duration::from_millis(20)) {
+                Ok(v) => break v,
+                Err(Error::Timeout) => continue,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(got, 7);
+        for i in 0..100u32 {
+            publisher.send_on("imu", &i).unwrap();
+            publisher
+                .send_multipart(&[b"pose", b"x", &i.to_le_bytes()])
+                .unwrap();
+        }
+        publisher.flush().unwrap();
+        let mut seen = 0;
+        while let Ok(m) = sub.recv_multipart_timeout(Duration::from_millis(300)) {
+            assert!(m.frames()[0].starts_with(b"pose"), "{m:?}");
+            seen += 1;
+            if seen == 100 {
+                break;
+            }
+        }
+        assert!(seen >= 100, "{seen}");
+        sub.unsubscribe(b"pose").unwrap();
+        assert!(matches!(sub.try_recv_bytes(), Err(Error::WouldBlock)));
+    }
+}
+
+#[test]
+fn req_rep_round_trips() {
+    watchdog(60);
+    for ep in transports("reqrep") {
+        let mut rep = Rep::bind(&ep).unwrap();
+        let ep = rep.bound_endpoints()[0].to_string();
+        let server = thread::spawn(move || {
+            for _ in 0..50 {
+                let q: (u32, String) = rep.recv_timeout(T).unwrap();
+                rep.send(&(q.0 * 2, q.1.to_uppercase())).unwrap();
+            }
+            // Lock-step: a second send is refused.
+            assert!(matches!(rep.send(&0u8), Err(Error::State(_))));
+        });
+        let mut req = Req::connect(&ep).unwrap();
+        for i in 0..50u32 {
+            let a: (u32, String) = req.request(&(i, "hi".to_string()), T).unwrap();
+            assert_eq!(a, (i * 2, "HI".to_string()));
+        }
+        assert!(matches!(req.recv_bytes(), Err(Error::State(_))));
+        server.join().unwrap();
+    }
+}
+
+#[test]
+fn dealer_router_route_by_identity() {
+    watchdog(60);
+    for ep in transports("router") {
+        let mut router = Router::bind(&ep).unwrap();
+        let ep = router.bound_endpoints()[0].to_string();
+        let mut a = Dealer::builder().identity(b"alice").connect(&ep).unwrap();
+        let mut b = Dealer::builder().identity(b"bob").connect(&ep).unwrap();
+        // One thread drives all three sockets: let every handshake finish first (a
+        // message queued on a handshaking connection waits for its sender's next call).
+        router.wait_for_peers(2, T).unwrap();
+        a.wait_for_peers(1, T).unwrap();
+        b.wait_for_peers(1, T).unwrap();
+        a.send_bytes(b"from a").unwrap();
+        b.send_multipart(&[b"from", b"b"]).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            got.push(router.recv_multipart_timeout(T).unwrap().into_frames());
+        }
+        got.sort();
+        assert_eq!(got[0], vec![b"alice".to_vec(), b"from a".to_vec()]);
+        assert_eq!(
+            got[1],
+            vec![b"bob".to_vec(), b"from".to_vec(), b"b".to_vec()]
+        );
+        router.send_multipart(&[b"bob", b"to b"]).unwrap();
+        router.send_multipart(&[b"alice", b"to a"]).unwrap();
+        router.send_multipart(&[b"nobody", b"lost"]).unwrap();
+        assert_eq!(b.recv_bytes_timeout(T).unwrap(), b"to b");
+        assert_eq!(a.recv_bytes_timeout(T).unwrap(), b"to a");
+        assert_eq!(router.stats().unroutable, 1);
+    }
+}
+
+#[test]
+fn push_pull_round_robin() {
+    watchdog(60);
+    for ep in transports("push") {
+        let mut push = Push::bind(&ep).unwrap();
+        let ep = push.bound_endpoints()[0].to_string();
+        let mut p1 = Pull::connect(&ep).unwrap();
+        let mut p2 = Pull::connect(&ep).unwrap();
+        // Both pullers must be connected before round-robin is observable.
+        p1.process().unwrap();
+        p2.process().unwrap();
+        push.wait_for_peers(2, T).unwrap();
+        for i in 0..10u32 {
+            push.send(&i).unwrap();
+        }
+        let mut all = Vec::new();
+        let (mut n1, mut n2) = (0, 0);
+        while all.len() < 10 {
+            if let Ok(v) = p1.recv_timeout::<u32>(Duration::from_millis(10)) {
+                all.push(v);
+                n1 += 1;
+            }
+            if let Ok(v) = p2.recv_timeout::<u32>(Duration::from_millis(10)) {
+                all.push(v);
+                n2 += 1;
+            }
+        }
+        all.sort();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        assert_eq!((n1, n2), (5, 5));
+    }
+}
+
+#[test]
+fn pair_talks_both_ways() {
+    watchdog(60);
+    for ep in transports("pair") {
+        let mut a = Pair::bind(&ep).unwrap();
+        let ep = a.bound_endpoints()[0].to_string();
+        let mut b = Pair::connect(&ep).unwrap();
+        a.wait_for_peers(1, T).unwrap();
+        b.wait_for_peers(1, T).unwrap();
+        b.send(&"ping").unwrap();
+        let s: String = a.recv_timeout(T).unwrap();
+        assert_eq!(s, "ping");
+        a.send_multipart(&[b"", b"pong"]).unwrap();
+        let m = b.recv_multipart_timeout(T).unwrap();
+        assert_eq!(m.frames(), &[b"".to_vec(), b"pong".to_vec()]);
+    }
+}
+
+#[test]
+fn multipart_sizes_survive() {
+    watchdog(60);
+    for ep in transports("sizes") {
+        let mut pull = Pull::bind(&ep).unwrap();
+        let ep = pull.bound_endpoints()[0].to_string();
+        let sizes = [0usize, 1, 255, 256, 65_536, 1 << 20];
+        let body = |size: usize| -> Vec<u8> { (0..size).map(|i| (i * 7 % 256) as u8).collect() };
+        let receiver = thread::spawn(move || {
+            for size in sizes {
+                let m = pull.recv_multipart_timeout(T).unwrap();
+                assert_eq!(m.frames()[1], body(size), "size {size}");
+            }
+        });
+        let mut push = Push::connect(&ep).unwrap();
+        for size in sizes {
+            push.send_multipart(&[b"hdr", &body(size)]).unwrap();
+        }
+        receiver.join().unwrap();
+    }
+}
