@@ -7,6 +7,10 @@ cd "$(dirname "$0")/../.."
 if ! cargo +nightly miri --version >/dev/null 2>&1; then
     rustup toolchain install nightly --profile minimal --component miri,rust-src
 fi
+# Skipped: serial::cobs's exhaustive round trip (600 lengths x 4 patterns) runs for well over
+# ten minutes under Miri; it exercises safe code only. Drop the skip once it bounds itself under
+# cfg(miri).
+skip=(--skip serial::cobs::tests::round_trip_all_lengths_and_zero_patterns)
 # A separate target dir so Miri's builds never invalidate the main ones.
 CARGO_TARGET_DIR=target/miri MIRIFLAGS="${MIRIFLAGS:-}" \
-    cargo +nightly miri test -p ringwire-core --locked
+    cargo +nightly miri test -p ringwire-core --locked -- "${skip[@]}"
