@@ -167,6 +167,15 @@ impl Engine {
         Ok(bound)
     }
 
+    /// The first bound endpoint, else the first connected one, as a string.
+    pub fn first_endpoint(&self) -> String {
+        self.listeners
+            .first()
+            .map(|(_, e)| e)
+            .or(self.connectors.first().map(|c| &c.endpoint))
+            .map_or_else(String::new, ToString::to_string)
+    }
+
     /// Bound endpoints, with port 0 resolved.
     pub fn bound(&self) -> Vec<Endpoint> {
         self.listeners.iter().map(|(_, e)| e.clone()).collect()

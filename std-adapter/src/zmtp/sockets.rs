@@ -215,6 +215,11 @@ macro_rules! common {
                 e.connect(ep)
             }
 
+            /// The first bound endpoint (port 0 resolved), else the first connected one.
+            pub fn endpoint(&self) -> String {
+                self.h.lock().first_endpoint()
+            }
+
             /// The bound endpoints, with port 0 resolved to the real port.
             pub fn bound_endpoints(&self) -> Vec<Endpoint> {
                 let mut guard = self.h.lock();
@@ -412,6 +417,21 @@ pub struct Pub {
 impl Pub {
     fn wrap(h: Driven) -> Self {
         Pub { h, ids: Vec::new() }
+    }
+
+    /// Waits until `n` peers have subscribed to something (or `timeout` passes:
+    /// [`Error::Timeout`]). Messages published before a subscription arrives are not
+    /// delivered to that peer, as with every ZeroMQ publisher.
+    pub fn wait_for_subscribers(&mut self, n: usize, timeout: Duration) -> Result<()> {
+        let mut guard = self.h.lock();
+        let ok = guard.wait(Some(Instant::now() + timeout), |e| {
+            let subscribed = e.conns.iter().flatten();
+            subscribed
+                .filter(|c| c.ready && c.subs.as_ref().is_some_and(|s| !s.is_empty()))
+                .count()
+                >= n
+        })?;
+        if ok { Ok(()) } else { Err(Error::Timeout) }
     }
 
     /// Sends `[topic, postcard(value)]`.
