@@ -5,7 +5,7 @@ use std::thread;
 use std::time::Duration;
 
 use ringwire::Error;
-use ringwire::zmtp::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub};
+use ringwire::zmtp::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XSub};
 use ringwire_tests::{transports, watchdog};
 
 const T: Duration = Duration::from_secs(5);
@@ -178,5 +178,31 @@ fn multipart_sizes_survive() {
             push.send_multipart(&[b"hdr", &body(size)]).unwrap();
         }
         receiver.join().unwrap();
+    }
+}
+
+#[test]
+fn xpub_sees_subscriptions_and_xsub_sends_them() {
+    watchdog(60);
+    for ep in transports("xpub") {
+        let mut xpub = XPub::bind(&ep).unwrap();
+        let ep = xpub.endpoint();
+        let mut xsub = XSub::connect(&ep).unwrap();
+        let mut sub = Sub::connect(&ep).unwrap();
+        xsub.send_bytes(b"\x01news").unwrap();
+        sub.subscribe(b"wea").unwrap();
+        let mut seen = vec![
+            xpub.recv_bytes_timeout(T).unwrap(),
+            xpub.recv_bytes_timeout(T).unwrap(),
+        ];
+        seen.sort();
+        assert_eq!(seen, vec![b"\x01news".to_vec(), b"\x01wea".to_vec()]);
+        xpub.send_multipart(&[b"weather", b"rain"]).unwrap();
+        xpub.send_multipart(&[b"news", b"n1"]).unwrap();
+        assert_eq!(sub.recv_bytes_timeout(T).unwrap(), b"rain");
+        let m = xsub.recv_multipart_timeout(T).unwrap();
+        assert_eq!(m.frames(), &[b"news".to_vec(), b"n1".to_vec()]);
+        xsub.send_bytes(b"\x00news").unwrap();
+        assert_eq!(xpub.recv_bytes_timeout(T).unwrap(), b"\x00news");
     }
 }

@@ -354,6 +354,43 @@ impl Engine {
         true
     }
 
+    /// Sends to every ready peer subscribed to a prefix of the first frame (PUB, XPUB),
+    /// dropping or blocking at each peer's HWM per the policy. `ids` is scratch space.
+    pub fn publish(&mut self, ids: &mut Vec<usize>, frames: &[&[u8]]) -> Result<()> {
+        let topic = frames.first().copied().unwrap_or_default();
+        ids.clear();
+        for (i, c) in self.conns.iter().enumerate() {
+            if let Some(c) = c
+                && c.ready
+                && c.dead.is_none()
+                && c.subs.as_ref().is_some_and(|s| s.matches(topic))
+            {
+                ids.push(i);
+            }
+        }
+        for k in 0..ids.len() {
+            let id = ids[k];
+            if self.send_to(id, &[], frames) {
+                continue;
+            }
+            if self.policy() == HwmPolicy::DropAndCount {
+                self.stats.dropped_hwm += 1;
+                continue;
+            }
+            let deadline = self.opts.send_timeout.map(|t| Instant::now() + t);
+            let hwm = self.opts.send_hwm;
+            self.wait(deadline, |e| {
+                e.conns[id]
+                    .as_ref()
+                    .is_none_or(|c| c.queued() < hwm || c.dead.is_some())
+            })?;
+            if !self.send_to(id, &[], frames) && self.conns[id].is_some() {
+                return Err(Error::Timeout);
+            }
+        }
+        Ok(())
+    }
+
     /// Sends to a connection chosen by `pick`, blocking (per the HWM policy) until one
     /// is ready and has room.
     pub fn send_round_robin(&mut self, prefix: &[&[u8]], frames: &[&[u8]]) -> Result<usize> {

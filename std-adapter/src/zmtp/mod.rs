@@ -52,6 +52,7 @@
 //! # Ok::<(), ringwire::Error>(())
 //! ```
 
+mod builder;
 mod conn;
 mod driver;
 mod engine;
@@ -59,5 +60,6 @@ mod options;
 mod sockets;
 mod transport;
 
+pub use builder::Builder;
 pub use options::{HwmPolicy, Options, SocketEvent, Stats};
-pub use sockets::{Builder, Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, ZmtpSocket};
+pub use sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XSub, ZmtpSocket};
