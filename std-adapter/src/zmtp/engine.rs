@@ -368,8 +368,7 @@ impl Engine {
                 ids.push(i);
             }
         }
-        for k in 0..ids.len() {
-            let id = ids[k];
+        for &id in ids.iter() {
             if self.send_to(id, &[], frames) {
                 continue;
             }
