@@ -63,3 +63,6 @@ mod transport;
 pub use builder::Builder;
 pub use options::{HwmPolicy, Options, SocketEvent, Stats};
 pub use sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XSub, ZmtpSocket};
+
+#[cfg(test)]
+mod tests;
