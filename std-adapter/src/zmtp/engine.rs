@@ -380,7 +380,10 @@ impl Engine {
         }
         let was_pending = c.has_pending();
         c.queue_message(prefix, frames);
-        if c.pending_bytes() >= FLUSH_AT || (!batch && !was_pending && !self.burst) {
+        // A blocked connection (the kernel refused bytes) is written when it signals
+        // writability (the driver or a pump sees it), not by retrying on every send.
+        if !c.blocked && (c.pending_bytes() >= FLUSH_AT || (!batch && !was_pending && !self.burst))
+        {
             c.flush();
             let blocked = c.blocked;
             if blocked != c.registered.1 {
