@@ -265,3 +265,22 @@ fn rep_keeps_the_routing_envelope_of_a_dealer() {
         Err(Error::Timeout)
     ));
 }
+
+#[test]
+fn poller_waits_on_several_sockets() {
+    use ringwire::zmtp::{Pollable, Poller};
+    watchdog(60);
+    let mut a = Pull::bind("tcp://127.0.0.1:0").unwrap();
+    let mut b = Pull::bind(&ringwire_tests::unique_ipc("poller")).unwrap();
+    let mut push_b = Push::connect(&b.endpoint()).unwrap();
+    let sockets: [&dyn Pollable; 2] = [&a, &b];
+    assert_eq!(
+        Poller::poll(&sockets, Some(Duration::from_millis(50))).unwrap(),
+        Vec::<usize>::new()
+    );
+    push_b.send_bytes(b"to b").unwrap();
+    let sockets: [&dyn Pollable; 2] = [&a, &b];
+    assert_eq!(Poller::poll(&sockets, Some(T)).unwrap(), vec![1]);
+    assert_eq!(b.try_recv_bytes().unwrap(), b"to b");
+    assert!(matches!(a.try_recv_bytes(), Err(Error::WouldBlock)));
+}

@@ -57,11 +57,13 @@ mod conn;
 mod driver;
 mod engine;
 mod options;
+mod poller;
 mod sockets;
 mod transport;
 
 pub use builder::Builder;
 pub use options::{HwmPolicy, Options, SocketEvent, Stats};
+pub use poller::{Pollable, Poller};
 pub use sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XSub, ZmtpSocket};
 
 #[cfg(test)]

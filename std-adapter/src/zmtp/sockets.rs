@@ -14,6 +14,7 @@ use super::builder::Builder;
 use super::driver::Driven;
 use super::engine::Engine;
 use super::options::{SocketEvent, Stats};
+use super::poller::Pollable;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::message::Message;
@@ -165,6 +166,20 @@ macro_rules! common {
 
 macro_rules! recv_api {
     ($name:ident) => {
+        impl Pollable for $name {
+            fn readable(&self) -> Result<bool> {
+                let mut e = self.h.lock();
+                if e.inbox.is_empty() {
+                    e.pump(Some(Instant::now()))?;
+                }
+                Ok(!e.inbox.is_empty())
+            }
+
+            fn poll_fds(&self) -> Result<Vec<OwnedFd>> {
+                self.h.lock().fds()
+            }
+        }
+
         impl $name {
             /// Receives a message and decodes its last frame as postcard `T`; blocks.
             pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
