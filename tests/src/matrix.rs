@@ -1,6 +1,6 @@
 //! The interop matrix: every ringwire socket type against its real ZeroMQ peer
 //! (pyzmq or zeromq.js), ringwire binding and the peer binding, over tcp and ipc, with
-//! the binary payloads of [`SIZES`](crate::interop::SIZES).
+//! the binary payloads of [`SIZES`].
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout};
