@@ -76,6 +76,7 @@ fn killed_replier_is_replaced_and_the_requester_retries() {
     let out = req.finish();
     assert!(out.last().unwrap().starts_with("requests 4000 "), "{out:?}");
     again.kill();
+    shm_common::unlink(&ep);
 }
 
 #[test]
@@ -158,4 +159,22 @@ fn pusher_killed_inside_a_loan_is_recovered() {
     assert_eq!(worker.finish().last().unwrap(), "pulled 10");
     assert_eq!(bitmap_ids(&file, 10), (0..10).collect::<Vec<_>>());
     pusher.finish();
+}
+
+#[test]
+fn a_subscriber_can_tell_its_publisher_died() {
+    let ep = format!("shm://{}", unique("kill-alive"));
+    let mut publisher = Peer::spawn(&["pub", &ep, "1", "nogo=1"], WATCHDOG);
+    assert_eq!(publisher.line(), "bound");
+    let mut sub = ringwire::shm::Subscriber::connect(&ep).unwrap();
+    sub.subscribe(b"");
+    assert!(sub.publisher_alive());
+    publisher.kill();
+    assert!(!sub.publisher_alive());
+    // Waiting on a dead publisher times out (no successor): it never hangs past the deadline.
+    assert!(matches!(
+        sub.recv_bytes_timeout(Duration::from_millis(50)),
+        Err(ringwire::Error::Timeout)
+    ));
+    shm_common::unlink(&ep);
 }

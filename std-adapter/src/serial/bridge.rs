@@ -16,6 +16,12 @@ pub trait FrameSink {
     /// Takes one frame. An error is counted in [`BridgeStats::sink_errors`] and returned by
     /// [`Bridge::poll`] after the rest of the bytes read were decoded.
     fn on_frame(&mut self, frame: &Frame<'_>) -> Result<()>;
+
+    /// Called by [`run_bridge`](super::run_bridge) after every read, frames or not, so a sink
+    /// whose socket only progresses when called (accepting subscribers) can do so.
+    fn idle(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<F: FnMut(&Frame<'_>) -> Result<()>> FrameSink for F {

@@ -5,7 +5,9 @@
 //! hands each frame to a [`FrameSink`] (a closure, or something that republishes on shm or
 //! tcp topics), sends frames back (commands), and counts what the line did to the bytes:
 //! CRC failures, resyncs, frames lost according to the firmware's sequence numbers
-//! ([`BridgeStats`]). [`run_bridge`] is the loop behind `ringwire bridge --serial PATH --to EP`.
+//! ([`BridgeStats`]). [`run_bridge`] is the loop behind `ringwire bridge --serial PATH --to EP`,
+//! and [`bridge_to_endpoint`] the whole command, republishing through a [`PubSink`] on
+//! `shm://`, `tcp://` or `ipc://`.
 //! The frame format is in `docs/serial-framing.md`.
 //!
 //! ```
@@ -29,10 +31,12 @@
 
 mod bridge;
 mod link;
+mod publish;
 mod run;
 
 pub use bridge::{Bridge, BridgeStats, FrameSink, MAX_FRAME};
 pub use link::{Link, READ_TIMEOUT, open_link};
+pub use publish::{PubSink, bridge_to_endpoint};
 pub use ringwire_core::serial::{Frame, FrameKind, Header};
 pub use run::{Outgoing, PrintSink, run_bridge};
 

@@ -56,6 +56,9 @@ pub fn run_bridge(
             Err(Error::Io(e)) => return Err(Error::Io(e)),
             Err(e) => log::warn!("serial bridge: sink failed: {e}"),
         }
+        if let Err(e) = sink.idle() {
+            log::warn!("serial bridge: sink failed: {e}");
+        }
     }
     Ok(bridge.stats())
 }

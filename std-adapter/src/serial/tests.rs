@@ -322,3 +322,101 @@ fn print_sink_writes_one_line_per_frame() {
         "publish topic=1 seq=42 len=3 payload=0a0b0c\n"
     );
 }
+
+fn unique(tag: &str) -> String {
+    use std::sync::atomic::AtomicUsize;
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "rw-serial-{tag}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn publish_frame(topic: u16, payload: &[u8]) -> Frame<'_> {
+    Frame {
+        header: Header {
+            kind: FrameKind::Publish,
+            topic,
+            seq: 0,
+        },
+        payload,
+    }
+}
+
+#[test]
+fn pub_sink_republishes_on_tcp_and_shm() {
+    // tcp: a ZMTP subscriber gets [serial/7, payload].
+    let mut sink = PubSink::bind("tcp://127.0.0.1:0", "serial/").unwrap();
+    let mut sub = crate::zmtp::Sub::connect(&sink.endpoint()).unwrap();
+    sub.subscribe(b"serial/7").unwrap();
+    // Both sockets progress only when called, in this one thread: alternate sends and receives.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let got = loop {
+        // A PUB drops what no subscription asked for yet: resend until the subscription is in.
+        sink.on_frame(&publish_frame(7, &[1, 2, 3])).unwrap();
+        sink.on_frame(&publish_frame(8, &[9])).unwrap();
+        if let Ok(m) = sub.recv_multipart_timeout(Duration::from_millis(50)) {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: nothing arrived over tcp"
+        );
+    };
+    assert_eq!(got.frames(), &[b"serial/7".to_vec(), vec![1, 2, 3]]);
+    assert_eq!(sink.topic_name(FrameKind::Ack, 17), "serial/ack/17");
+
+    // shm: a subscriber attached before the publish gets the same two parts.
+    let ep = format!("shm://{}", unique("pub"));
+    let mut sink = PubSink::bind(&ep, "fw/").unwrap();
+    let mut sub = crate::shm::Subscriber::connect(&ep).unwrap();
+    sub.subscribe(b"fw/");
+    sink.on_frame(&publish_frame(2, &[4, 5])).unwrap();
+    let m = sub.recv_multipart_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(m.frames(), &[b"fw/2".to_vec(), vec![4, 5]]);
+}
+
+#[test]
+fn bridge_to_endpoint_republishes_firmware_frames() {
+    let fw_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fw_addr = fw_listener.local_addr().unwrap();
+    let sock = std::env::temp_dir().join(format!("{}.sock", unique("ipc")));
+    let to = format!("ipc://{}", sock.display());
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // The "firmware": a Publish frame on topic 1 every 20 ms until stopped (watchdog 30 s).
+    let fw_stop = Arc::clone(&stop);
+    let fw = thread::spawn(move || {
+        let (mut s, _) = fw_listener.accept().unwrap();
+        let mut enc = Encoder::<64>::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut n = 0u8;
+        while !fw_stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            if s.write_all(&frame(&mut enc, 1, &[n])).is_err() {
+                break;
+            }
+            n = n.wrapping_add(1);
+            thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let bridge_stop = Arc::clone(&stop);
+    let to2 = to.clone();
+    let bridge = thread::spawn(move || {
+        bridge_to_endpoint(&format!("tcp://{fw_addr}"), None, &to2, &bridge_stop)
+    });
+    // The publisher binds once the bridge thread runs; connect retries until then.
+    let mut sub = crate::zmtp::Sub::connect(&to).unwrap();
+    sub.subscribe(b"serial/1").unwrap();
+    let m = sub
+        .recv_multipart_timeout(Duration::from_secs(30))
+        .expect("watchdog: no republished frame");
+    assert_eq!(m.frames()[0], b"serial/1");
+    assert_eq!(m.frames()[1].len(), 1);
+    stop.store(true, Ordering::Relaxed);
+    let stats = bridge.join().unwrap().unwrap();
+    fw.join().unwrap();
+    assert!(stats.frames_in() >= 1);
+    assert_eq!(stats.resyncs(), 0);
+    let _ = std::fs::remove_file(&sock);
+}
