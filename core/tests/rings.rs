@@ -399,3 +399,64 @@ fn threads_broadcast_never_returns_torn_messages() {
         assert_eq!(delivered_or_lost, u64::from(count));
     });
 }
+
+#[test]
+fn mpmc_recovery_of_unattributed_claims_needs_consent() {
+    let region = region();
+    let ring = Mpmc::create(&*region, cfg(4), Creator::default()).unwrap();
+    let producer = ring.producer(66).unwrap();
+    let consumer = ring.consumer(2).unwrap();
+    std::mem::forget(producer.loan().unwrap());
+    // Simulate a producer killed between its position CAS and its owner store: slot 0's owner
+    // word (offset 256 + 12) still reads 0.
+    region.write_at(256 + 12, &0u32.to_ne_bytes());
+    let _ = ring.producer(1).unwrap().try_send(b"after").unwrap();
+    let mut buf = [0u8; 32];
+    assert_eq!(consumer.try_recv(&mut buf), Err(RecvError::Empty));
+    let report = ring.recover(3, |_| true, false).unwrap();
+    assert_eq!(
+        report,
+        Recovery {
+            unattributed: 1,
+            ..Recovery::default()
+        }
+    );
+    assert_eq!(
+        consumer.try_recv(&mut buf),
+        Err(RecvError::Empty),
+        "left alone without consent"
+    );
+    let report = ring.recover(3, |_| true, true).unwrap();
+    assert_eq!(
+        report,
+        Recovery {
+            tombstoned: 1,
+            unattributed: 1,
+            released_unattributed: 1,
+            freed: 0
+        }
+    );
+    assert_eq!(consumer.try_recv(&mut buf), Ok(5));
+    assert_eq!(
+        ring.recover(0, |_| true, false),
+        Err(ClaimError::InvalidOwner)
+    );
+}
+
+#[test]
+fn mpmc_recovery_lock_of_a_dead_recoverer_is_broken() {
+    let region = region();
+    let ring = Mpmc::create(&*region, cfg(4), Creator::default()).unwrap();
+    // The recovery lock word lives at 192 + 8; a recoverer with id 50 died holding it.
+    region.write_at(200, &50u32.to_ne_bytes());
+    assert_eq!(
+        ring.recover(3, |owner| owner != 50 && owner != 3, false)
+            .map(|_| ()),
+        Ok(())
+    );
+    region.write_at(200, &51u32.to_ne_bytes());
+    assert_eq!(
+        ring.recover(3, |_| true, false),
+        Err(ClaimError::Held { owner: 51 })
+    );
+}

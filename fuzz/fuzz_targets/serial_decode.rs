@@ -1,17 +1,19 @@
 //! Fuzzes `ringwire_core::serial::Decoder`.
 //!
-//! The first input byte picks a mode:
-//! - even: the rest is raw line bytes, fed in chunks whose sizes come from the input. The
+//! The first input byte picks a mode (its value modulo 3):
+//! - 0: the rest is raw line bytes, fed in chunks whose sizes come from the input. The
 //!   decoder must never panic, must consume at least one byte per call that reports an event
 //!   and all of the chunk when it reports none, and its counters must add up.
-//! - odd: the rest describes frames (topic, kind, payload) and the noise between them. They are
+//! - 1: the rest describes frames (topic, kind, payload) and the noise between them. They are
 //!   encoded, joined with the noise (each noise run ended by a delimiter, as a sender with
 //!   leading delimiters does), fed in chunks of input-chosen sizes, and every encoded frame must
 //!   come out intact and in order, whatever the noise and the chunking.
+//! - 2: one-shot COBS: decoding the rest never panics, and encoding then decoding it gives it
+//!   back, within the documented size bound and with no zero byte.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringwire_core::serial::{Decoder, Encoder, FrameKind, max_wire_len};
+use ringwire_core::serial::{Decoder, Encoder, FrameKind, cobs, max_wire_len};
 
 const N: usize = 96;
 
@@ -72,7 +74,8 @@ fn round_trip(data: &[u8]) {
     // Each frame: [noise_len, kind_sel, topic, payload_len, noise..., payload...]
     while spec.len() >= 4 && sent.len() < 64 {
         let noise_len = usize::from(spec[0] % 16);
-        let kind = [FrameKind::Publish, FrameKind::Command, FrameKind::Ack][usize::from(spec[1] % 3)];
+        let kind =
+            [FrameKind::Publish, FrameKind::Command, FrameKind::Ack][usize::from(spec[1] % 3)];
         let topic = u16::from(spec[2]) * 257;
         let payload_len = usize::from(spec[3]) % (Encoder::<N>::MAX_PAYLOAD + 1);
         spec = &spec[4..];
@@ -98,10 +101,23 @@ fn round_trip(data: &[u8]) {
     }
 }
 
+fn cobs_one_shot(data: &[u8]) {
+    let mut out = vec![0u8; data.len()];
+    let _ = cobs::decode(data, &mut out);
+    let mut enc = vec![0u8; cobs::max_encoded_len(data.len())];
+    let n = cobs::encode(data, &mut enc).expect("max_encoded_len is enough");
+    assert!(!enc[..n].contains(&0));
+    let mut back = vec![0u8; data.len()];
+    let m = cobs::decode(&enc[..n], &mut back).expect("an encoding decodes");
+    assert_eq!(&back[..m], data);
+}
+
 fuzz_target!(|data: &[u8]| {
-    match data.split_first() {
-        Some((mode, rest)) if mode % 2 == 1 => round_trip(rest),
-        Some((_, rest)) => raw_bytes(rest),
-        None => {}
+    if let Some((mode, rest)) = data.split_first() {
+        match mode % 3 {
+            0 => raw_bytes(rest),
+            1 => round_trip(rest),
+            _ => cobs_one_shot(rest),
+        }
     }
 });

@@ -10,7 +10,10 @@
 
 use std::sync::atomic::Ordering;
 
-use ringwire_core::segment::{HEADER_LEN, MAGIC};
+use ringwire_core::segment::{HEADER_LEN, MAGIC, STATE_INITIALISING, STATE_READY, STATE_UNINIT};
+
+/// Offset of the header's state word (docs/segment-layout.md).
+const STATE_OFFSET: usize = 12;
 
 use crate::liveness::ProcessStamp;
 use crate::name::SegmentName;
@@ -57,25 +60,36 @@ pub fn inspect(name: &SegmentName) -> Result<SegmentInfo, SegmentError> {
     if segment.len() < HEADER_LEN {
         return Ok(info);
     }
-    let word = |off| atomic_u32_at(&segment, off).map_or(0, |w| w.load(Ordering::Acquire));
+    let word = |off| atomic_u32_at(&segment, off).map_or(0, |w| w.load(Ordering::Relaxed));
+    // The state word (offset 12, docs/segment-layout.md) first:
+    // SYNC: Acquire pairs with the creator's Release store of READY in core's
+    // `Segment::create`, so the magic and creator it wrote before are visible below.
+    let state = atomic_u32_at(&segment, STATE_OFFSET).map_or(0, |w| w.load(Ordering::Acquire));
     let magic = u64::from(word(0)) | (u64::from(word(4)) << 32);
-    let creator = ringwire_core::segment::Segment::<SharedSegment>::creator_of(&segment);
-    info.status = match creator {
-        _ if magic != MAGIC && word(0) == 0 && word(4) == 0 => Status::Initialising,
-        _ if magic != MAGIC => Status::Foreign,
-        Some(c) if c.pid != 0 => {
-            let stamp = ProcessStamp {
-                pid: c.pid,
-                start_time: c.start_time,
-            };
-            info.creator = Some(stamp);
-            if stamp.is_alive() {
-                Status::Alive
-            } else {
-                Status::Dead
+    info.status = match state {
+        STATE_READY if magic == MAGIC => {
+            let creator = ringwire_core::segment::Segment::<SharedSegment>::creator_of(&segment);
+            match creator {
+                Some(c) if c.pid != 0 => {
+                    let stamp = ProcessStamp {
+                        pid: c.pid,
+                        start_time: c.start_time,
+                    };
+                    info.creator = Some(stamp);
+                    if stamp.is_alive() {
+                        Status::Alive
+                    } else {
+                        Status::Dead
+                    }
+                }
+                // A ready segment without a recorded creator (e.g. made by firmware tools):
+                // nobody to check, so never removed.
+                _ => Status::Initialising,
             }
         }
-        _ => Status::Initialising,
+        STATE_INITIALISING => Status::Initialising,
+        STATE_UNINIT if magic == 0 => Status::Initialising,
+        _ => Status::Foreign,
     };
     Ok(info)
 }

@@ -9,9 +9,9 @@
 //!
 //! One trait, [`Waiter`], several implementations (STYLE.md: a trait per OS concept, a
 //! process-local implementation, one conformance suite):
-//! - [`FutexWaiter`] (Linux): shared (not `FUTEX_PRIVATE`) futexes, so it works across
+//! - `FutexWaiter` (Linux): shared (not `FUTEX_PRIVATE`) futexes, so it works across
 //!   processes on a word inside a shared mapping.
-//! - [`UlockWaiter`] (macOS): `__ulock_wait`/`__ulock_wake` with `UL_COMPARE_AND_WAIT_SHARED`,
+//! - `UlockWaiter` (macOS): `__ulock_wait`/`__ulock_wake` with `UL_COMPARE_AND_WAIT_SHARED`,
 //!   the primitive libc++ uses for `std::atomic::wait`.
 //! - [`PollWaiter`] (everywhere): spin, yield, then sleep with a growing back-off capped at
 //!   1 ms. Used on Windows, where `WaitOnAddress` only works within one process.
@@ -291,6 +291,7 @@ pub mod conformance {
             loop {
                 let pairs = [(&words2[0], 0), (&words2[1], 1), (&words2[2], 2)];
                 if any_changed(&pairs) {
+                    // SYNC: Acquire pairs with the Release store of 3 below.
                     return words2[2].load(Ordering::Acquire);
                 }
                 w2.wait_any(&pairs, None);

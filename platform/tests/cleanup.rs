@@ -54,6 +54,7 @@ fn dead_creators_are_listed_and_cleaned_live_ones_kept() {
     junk.set_unlink_on_drop(false);
     atomic_u32_at(&junk, 0)
         .unwrap()
+        // SYNC: Release pairs with the Acquire loads of the header in `cleanup::inspect`.
         .store(0x1234_5678, Ordering::Release);
 
     let listed = cleanup::list();

@@ -124,7 +124,9 @@ fn writes_are_visible_through_another_mapping() {
     let wa = ringwire_platform::segment::atomic_u32_at(&a, 128).unwrap();
     let wb = ringwire_platform::segment::atomic_u32_at(&b, 128).unwrap();
     assert_eq!(wb.load(Ordering::Acquire), 0, "new segments read as zeros");
+    // SYNC: Release pairs with the Acquire load through the other mapping just below.
     wa.store(0xDEAD_BEEF, Ordering::Release);
+    // SYNC: Acquire pairs with the Release store just above.
     assert_eq!(wb.load(Ordering::Acquire), 0xDEAD_BEEF);
     assert!(ringwire_platform::segment::atomic_u32_at(&a, 4094).is_none());
     assert!(ringwire_platform::segment::atomic_u32_at(&a, 2).is_none());

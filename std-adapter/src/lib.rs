@@ -9,9 +9,14 @@
 pub mod endpoint;
 pub mod error;
 pub mod message;
+pub mod serial;
 pub mod shm;
+pub mod socket;
 pub mod zmtp;
 
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
 pub use message::Message;
+pub use socket::{
+    Poller, Publisher, Puller, Pusher, Replier, Requester, Subscriber, Transport, transport_of,
+};

@@ -56,3 +56,18 @@ pub fn spawn_python(script: &str, args: &[&str]) -> Child {
         .spawn()
         .expect("spawn python")
 }
+
+/// The pyzmq peer script (`src/peer.py`): `peer.py ROLE (bind|connect) ENDPOINT`.
+pub const PEER_PY: &str = include_str!("peer.py");
+
+/// The interop payload of `n` bytes (same formula as `peer.py`).
+pub fn payload(n: usize) -> Vec<u8> {
+    if n < 4096 {
+        (0..n).map(|i| ((i * 7 + 3) % 256) as u8).collect()
+    } else {
+        payload(256).repeat(n / 256)
+    }
+}
+
+/// The payload sizes every interop test exchanges.
+pub const SIZES: [usize; 5] = [0, 1, 255, 256, 1 << 20];

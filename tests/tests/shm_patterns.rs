@@ -42,7 +42,9 @@ fn request_reply_round_trip_in_threads() {
 fn req_rep_state_rules() {
     let ep = ep("rr-state");
     let mut rep = Replier::bind(&ep).unwrap();
+    assert!(!rep.peer_alive());
     let mut req = Requester::connect(&ep).unwrap();
+    assert!(req.peer_alive() && rep.peer_alive());
     assert!(matches!(req.try_recv::<u8>(), Err(Error::State(_))));
     assert!(matches!(rep.send(&1u8), Err(Error::State(_))));
     assert!(matches!(rep.try_recv::<u8>(), Err(Error::WouldBlock)));
@@ -64,6 +66,21 @@ fn req_rep_state_rules() {
     assert_eq!(rep.recv::<u32>().unwrap(), 2);
     rep.send(&200u32).unwrap();
     assert_eq!(req.recv::<u32>().unwrap(), 200);
+    // An abandoned request's reply is dropped; there is nothing to receive.
+    req.send(&3u32).unwrap();
+    req.abandon();
+    assert!(matches!(req.try_recv::<u32>(), Err(Error::State(_))));
+    assert_eq!(rep.recv::<u32>().unwrap(), 3);
+    rep.send(&300u32).unwrap();
+    assert_eq!(
+        req.request::<_, u32>(&4u32, Duration::from_millis(1))
+            .unwrap_err()
+            .to_string(),
+        "timed out"
+    );
+    assert_eq!(rep.recv::<u32>().unwrap(), 4);
+    rep.send(&400u32).unwrap();
+    assert_eq!(req.recv::<u32>().unwrap(), 400);
 }
 
 #[test]
@@ -270,4 +287,94 @@ fn bind_reclaims_nothing_alive_and_unlinks_on_drop() {
     );
     // Our own (dead-but-not-really: same pid) segment remains; a subscriber can still attach.
     assert!(Subscriber::connect(&kept).is_ok());
+    shm_common::unlink(&kept);
+}
+
+#[test]
+fn connect_adopts_the_creators_geometry() {
+    let e = ep("geom");
+    let small = ShmOptions::new().slot_size(256).slot_count(4);
+    let mut rep = Replier::builder().options(small.clone()).bind(&e).unwrap();
+    // Default options guess 64 slots of 4 KiB: the header tells the truth.
+    let mut req = Requester::connect(&e).unwrap();
+    req.send(&5u8).unwrap();
+    assert_eq!(rep.recv::<u8>().unwrap(), 5);
+    rep.send(&6u8).unwrap();
+    assert_eq!(req.recv::<u8>().unwrap(), 6);
+    let big = ep("geom-big");
+    let _p = Publisher::builder()
+        .options(small.slot_size(1 << 16))
+        .bind(&big)
+        .unwrap();
+    assert!(Subscriber::connect(&big).is_ok());
+}
+
+#[test]
+fn loans_wait_for_room_per_the_full_policy() {
+    let e = ep("loan-full");
+    let opts = ShmOptions::new().slot_count(2).full(FullPolicy::Error);
+    let mut push = Pusher::builder().options(opts).bind(&e).unwrap();
+    push.loan().unwrap().commit(1).unwrap();
+    push.loan().unwrap().commit(1).unwrap();
+    assert!(matches!(push.loan(), Err(Error::WouldBlock)));
+    let e2 = ep("loan-block");
+    let opts = ShmOptions::new()
+        .slot_count(2)
+        .liveness_interval(Duration::from_secs(60));
+    let mut push = Pusher::builder().options(opts).bind(&e2).unwrap();
+    let mut pull = Puller::connect(&e2).unwrap();
+    for i in 0..2u8 {
+        let mut l = push.loan().unwrap();
+        l[0] = i;
+        l.commit(1).unwrap();
+    }
+    let t = std::thread::spawn(move || {
+        // Full: blocks until the puller takes one and wakes it.
+        let mut l = push.loan().unwrap();
+        l[0] = 2;
+        l.commit(1).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(pull.recv_bytes().unwrap()[0]);
+    }
+    t.join().unwrap();
+    assert_eq!(got, vec![0, 1, 2]);
+}
+
+#[test]
+fn every_sender_has_a_zero_copy_loan() {
+    let e = ep("loan-rr");
+    let mut rep = Replier::bind(&e).unwrap();
+    let mut req = Requester::connect(&e).unwrap();
+    req.loan_with(|buf| {
+        buf[..2].copy_from_slice(b"hi");
+        Some(2)
+    })
+    .unwrap();
+    assert_eq!(rep.recv_bytes().unwrap(), b"hi");
+    rep.loan_with(|buf| {
+        buf[..3].copy_from_slice(b"hey");
+        Some(3)
+    })
+    .unwrap();
+    assert_eq!(req.recv_bytes().unwrap(), b"hey");
+    // A fill that declines on REQ/REP is an error (the request stays unsent).
+    assert!(matches!(req.loan_with(|_| None), Err(Error::State(_))));
+
+    let e = ep("loan-push");
+    let mut push = Pusher::bind(&e).unwrap();
+    let mut pull = Puller::connect(&e).unwrap();
+    assert!(!push.loan_with(|_| None).unwrap());
+    assert!(
+        push.loan_with(|buf| {
+            buf[0] = 42;
+            Some(1)
+        })
+        .unwrap()
+    );
+    assert_eq!(pull.try_recv_bytes().unwrap(), vec![42]);
+    assert!(matches!(pull.try_recv_bytes(), Err(Error::WouldBlock)));
+    assert!(format!("{push:?} {pull:?} {req:?} {rep:?}").contains("Pusher"));
 }

@@ -45,6 +45,7 @@ fn a_process_wakes_a_waiting_thread_here() {
         assert_eq!(peer.finish(), vec!["woken".to_string()]);
         assert!(waiter.join().unwrap());
     });
+    // SYNC: Acquire pairs with the peer's Release store (ordered by its exit, too).
     assert_eq!(word.load(Ordering::Acquire), 7);
 }
 

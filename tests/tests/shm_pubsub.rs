@@ -55,6 +55,21 @@ fn typed_topics_and_prefix_filters() {
         none.recv_bytes_timeout(Duration::from_millis(5)),
         Err(Error::Timeout)
     ));
+
+    // After unsubscribing, "pose" messages are dropped at this reader.
+    assert!(poses.unsubscribe(b"pose"));
+    publisher
+        .send_on(
+            "pose/left",
+            &Pose {
+                x: 0.0,
+                y: 0.0,
+                seq: 2,
+            },
+        )
+        .unwrap();
+    assert!(matches!(poses.try_recv_bytes(), Err(Error::WouldBlock)));
+    assert_eq!(all.try_recv::<Pose>().unwrap().seq, 2);
 }
 
 const WATCHDOG: Duration = Duration::from_secs(120);
@@ -119,5 +134,25 @@ fn a_slow_subscriber_loses_and_counts_exactly_while_a_fast_one_keeps_up() {
     );
     let f = numbers(&fast.finish()[0]);
     assert_eq!(f[0] + f[1], n);
+    publisher.finish();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_subscriber_sleeps_in_the_kernel() {
+    let ep = format!("shm://{}", unique("ps-idle"));
+    let mut publisher = Peer::spawn(&["pub", &ep, "1", "nogo=1"], WATCHDOG);
+    assert_eq!(publisher.line(), "bound");
+    publisher.expect_line("published");
+    for wait in ["wait=block", "wait=adaptive"] {
+        let mut sub = Peer::spawn(&["sub", &ep, "99", wait], WATCHDOG);
+        assert_eq!(sub.line(), "ready");
+        // Nothing more is published: the subscriber must end up asleep (state S), not
+        // spinning (R). Bounded by the watchdog, not by a time assertion.
+        while shm_common::proc_state(sub.pid()) != Some('S') {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        sub.kill();
+    }
     publisher.finish();
 }

@@ -9,16 +9,32 @@ use shm_common::{Peer, unique};
 
 const WATCHDOG: Duration = Duration::from_secs(120);
 
-#[test]
-fn requests_and_replies_between_processes() {
+fn round_trips(wait: &str) {
     let ep = format!("shm://{}", unique("rr-proc"));
-    let mut rep = Peer::spawn(&["rep", &ep], WATCHDOG);
+    let mode = format!("wait={wait}");
+    let mut rep = Peer::spawn(&["rep", &ep, &mode], WATCHDOG);
     assert_eq!(rep.line(), "bound");
-    let mut req = Peer::spawn(&["req", &ep, "2000"], WATCHDOG);
+    let mut req = Peer::spawn(&["req", &ep, "2000", &mode], WATCHDOG);
     assert_eq!(req.line(), "ready");
     let out = req.finish();
     assert_eq!(out.last().unwrap(), "requests 2000 retries 0");
     rep.kill();
+    shm_common::unlink(&ep);
+}
+
+#[test]
+fn requests_and_replies_between_processes_adaptive() {
+    round_trips("adaptive");
+}
+
+#[test]
+fn requests_and_replies_between_processes_blocking() {
+    round_trips("block");
+}
+
+#[test]
+fn requests_and_replies_between_processes_busy_polling() {
+    round_trips("busy");
 }
 
 #[test]
@@ -32,4 +48,5 @@ fn requester_may_start_first_and_bind() {
     assert_eq!(req.line(), "ready");
     assert_eq!(req.finish().last().unwrap(), "requests 100 retries 0");
     rep.kill();
+    shm_common::unlink(&ep);
 }

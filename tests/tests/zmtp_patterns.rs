@@ -82,6 +82,11 @@ fn dealer_router_route_by_identity() {
         let ep = router.bound_endpoints()[0].to_string();
         let mut a = Dealer::builder().identity(b"alice").connect(&ep).unwrap();
         let mut b = Dealer::builder().identity(b"bob").connect(&ep).unwrap();
+        // One thread drives all three sockets: let every handshake finish first (a
+        // message queued on a handshaking connection waits for its sender's next call).
+        router.wait_for_peers(2, T).unwrap();
+        a.wait_for_peers(1, T).unwrap();
+        b.wait_for_peers(1, T).unwrap();
         a.send_bytes(b"from a").unwrap();
         b.send_multipart(&[b"from", b"b"]).unwrap();
         let mut got = Vec::new();
@@ -143,6 +148,8 @@ fn pair_talks_both_ways() {
         let mut a = Pair::bind(&ep).unwrap();
         let ep = a.bound_endpoints()[0].to_string();
         let mut b = Pair::connect(&ep).unwrap();
+        a.wait_for_peers(1, T).unwrap();
+        b.wait_for_peers(1, T).unwrap();
         b.send(&"ping").unwrap();
         let s: String = a.recv_timeout(T).unwrap();
         assert_eq!(s, "ping");

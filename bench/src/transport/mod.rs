@@ -1,6 +1,6 @@
 //! The measured transports, one module each, and the list the CLI chooses from.
 //!
-//! Adding a transport is one module implementing [`Transport`](crate::link::Transport) and one
+//! Adding a transport is one module implementing [`Transport`] and one
 //! line in [`all`].
 
 pub mod bare;

@@ -164,6 +164,9 @@ impl<R: Region> Mpmc<R> {
         is_alive: impl Fn(u32) -> bool,
         release_unattributed: bool,
     ) -> Result<Recovery, ClaimError> {
+        if recoverer == 0 {
+            return Err(ClaimError::InvalidOwner);
+        }
         if let Err(e) = self.seg.claim(RECOVERY_LOCK, recoverer) {
             if !self.seg.reclaim(RECOVERY_LOCK, &is_alive) {
                 return Err(e);

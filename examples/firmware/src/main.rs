@@ -5,9 +5,13 @@
 //! the same UART: set the rate, ping, set the LED, shut down (which ends QEMU through
 //! semihosting, so tests end cleanly). Every command is acknowledged with an `Ack` frame.
 //!
-//! Data flow: UART RX interrupt → embassy-sync `Pipe` → main loop → `serial::Decoder` →
-//! command handler → `serial::Encoder` → UART TX. SysTick gives a millisecond clock that paces
-//! the publishing. Logs go to the host through semihosting. The message types are in
+//! Data flow, inbound: UART RX interrupt → embassy-sync `Pipe` → main loop → `serial::Decoder`
+//! → command handler → `serial::Encoder` → UART TX (acks). Outbound: the sampling step
+//! publishes each reading as `[topic u16 LE | postcard]` into ringwire-core's broadcast ring,
+//! which lives in a `static` region (`LocalRegion`), with a zero-copy loan; the link step reads
+//! the ring with its own cursor and frames what it finds onto the UART. Other consumers (a
+//! logger, a controller) could attach readers to the same ring. SysTick gives a millisecond
+//! clock that paces the publishing. Logs go to the host through semihosting. The message types are in
 //! `proto.rs`, shared with the host-side check program.
 #![no_std]
 #![no_main]
@@ -22,6 +26,11 @@ use core::sync::atomic::Ordering;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+use ringwire_core::msg;
+use ringwire_core::region::{LocalRegion, Region};
+use ringwire_core::ring::RecvError;
+use ringwire_core::ring::broadcast::{Broadcast, Start, Writer};
+use ringwire_core::segment::{Creator, RingConfig};
 use ringwire_core::serial::{Decoder, Encoder, Frame, FrameKind, max_wire_len};
 use serde::Serialize;
 
@@ -33,6 +42,29 @@ const FRAME: usize = 128;
 const BAUD: u32 = 115_200;
 /// Publish rate at boot.
 const DEFAULT_RATE_HZ: u16 = 20;
+
+/// The telemetry ring: 8 slots of 96 bytes, each `[topic u16 LE | postcard payload]`.
+const RING: RingConfig = RingConfig::new(96, 8, "ringwire-firmware::Telemetry/1");
+const RING_BYTES: usize = match RING.required_len() {
+    Some(n) => n.next_multiple_of(64),
+    None => panic!("invalid ring configuration"),
+};
+/// The ring's memory: a `static`, as a shared-memory mapping would be on a host.
+static RING_REGION: LocalRegion<RING_BYTES> = LocalRegion::new();
+
+/// Publishes `value` on `topic` into the ring, encoded in place in the loaned slot.
+fn publish<R: Region, T: Serialize>(writer: &mut Writer<'_, R>, topic: u16, value: &T) {
+    let mut loan = writer.loan();
+    loan[..2].copy_from_slice(&topic.to_le_bytes());
+    match msg::encode_into(value, &mut loan[2..]) {
+        // Nobody waits on the event word on this single-threaded firmware: ignore the Notify.
+        Ok(n) => match loan.commit(2 + n) {
+            Ok(_notify) => {}
+            Err(e) => hprintln!("fw: ring commit failed: {}", e),
+        },
+        Err(e) => hprintln!("fw: cannot encode topic {}: {}", topic, e),
+    }
+}
 
 struct App {
     rate_hz: u16,
@@ -47,6 +79,13 @@ impl App {
         match self.enc.encode_msg(kind, topic, value, &mut self.wire) {
             Ok(n) => uart::write_all(&self.wire[..n]),
             Err(e) => hprintln!("fw: cannot encode frame on topic {}: {}", topic, e),
+        }
+    }
+
+    fn send_raw(&mut self, kind: FrameKind, topic: u16, payload: &[u8]) {
+        match self.enc.encode(kind, topic, payload, &mut self.wire) {
+            Ok(n) => uart::write_all(&self.wire[..n]),
+            Err(e) => hprintln!("fw: cannot frame topic {}: {}", topic, e),
         }
     }
 
@@ -154,6 +193,17 @@ fn main() -> ! {
     let mut next_publish = 0u32;
     let mut chunk = [0u8; 64];
 
+    let ring = match Broadcast::create(&RING_REGION, RING, Creator::default()) {
+        Ok(ring) => ring,
+        Err(e) => panic!("cannot create the telemetry ring: {}", e),
+    };
+    let mut writer = match ring.writer(1) {
+        Ok(w) => w,
+        Err(e) => panic!("cannot claim the ring's writer: {}", e),
+    };
+    let mut link_reader = ring.reader(Start::Next);
+    let mut slot_copy = [0u8; 96];
+
     loop {
         while let Ok(n) = irq::RX_PIPE.try_read(&mut chunk) {
             let mut input = &chunk[..n];
@@ -179,10 +229,27 @@ fn main() -> ! {
                 rx_errors: stats.resyncs,
                 rx_crc_errors: stats.crc_errors,
                 rx_lost: stats.seq.lost,
-                ring_published: 0,
+                ring_published: writer.head() as u32,
             };
-            app.send(FrameKind::Publish, TOPIC_COUNTER, &counter);
-            app.send(FrameKind::Publish, TOPIC_IMU, &imu_reading(now));
+            publish(&mut writer, TOPIC_COUNTER, &counter);
+            publish(&mut writer, TOPIC_IMU, &imu_reading(now));
+        }
+
+        // The link step: frame every message the ring holds for this reader onto the UART.
+        loop {
+            match link_reader.try_recv(&mut slot_copy) {
+                Ok(len) if len >= 2 => {
+                    let topic = u16::from_le_bytes([slot_copy[0], slot_copy[1]]);
+                    app.send_raw(FrameKind::Publish, topic, &slot_copy[2..len]);
+                }
+                Ok(_) => hprintln!("fw: short ring message"),
+                Err(RecvError::Empty) => break,
+                Err(RecvError::Lagged(n)) => hprintln!("fw: link lagged, {} messages lost", n),
+                Err(e) => {
+                    hprintln!("fw: ring read failed: {}", e);
+                    break;
+                }
+            }
         }
         // Sleep until the next interrupt (SysTick at 1 kHz or a received byte).
         cortex_m::asm::wfi();

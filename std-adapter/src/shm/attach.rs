@@ -212,3 +212,39 @@ pub(crate) fn replacement<S: RingSet>(
     );
     Some(rings)
 }
+
+/// Rate limit for the "was my peer's segment replaced?" check on paths that never block (a
+/// publisher's sends, a pusher's sends into a queue that is never full): the check reads
+/// `/proc`, so it runs at most once per liveness interval, and the clock is read only every
+/// 64th call. A socket that created its segment never checks (it is the creator).
+#[derive(Debug)]
+pub(crate) struct StaleCheck {
+    creator: bool,
+    calls: u32,
+    last: Instant,
+    every: Duration,
+}
+
+impl StaleCheck {
+    pub(crate) fn new(seg: &SharedSegment, every: Duration) -> Self {
+        Self {
+            creator: seg.is_creator(),
+            calls: 0,
+            last: Instant::now(),
+            every,
+        }
+    }
+
+    /// Whether it is time to check.
+    pub(crate) fn due(&mut self) -> bool {
+        if self.creator {
+            return false;
+        }
+        self.calls = self.calls.wrapping_add(1);
+        if !self.calls.is_multiple_of(64) || self.last.elapsed() < self.every {
+            return false;
+        }
+        self.last = Instant::now();
+        true
+    }
+}

@@ -118,6 +118,8 @@ mod tests {
                 3, 0, 0, 0, 0, 0, 0, 0, 0xAC, 0x02, 0x01
             ]
         );
+        let doc = super::super::frames::tests::DOC;
+        assert!(doc.contains(&super::super::frames::tests::hex(&out[..n])));
         let m = MessageRef::new(&out[..n]).unwrap();
         assert_eq!(m.len(), 2);
         assert_eq!(m.first(), b"pose");

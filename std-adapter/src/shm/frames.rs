@@ -156,7 +156,7 @@ pub fn to_message(payload: &[u8]) -> Result<crate::Message> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The golden vector of `docs/shm-transport.md`.
@@ -175,6 +175,25 @@ mod tests {
         assert_eq!(got, vec![&b"ab"[..], &b"xyz"[..]]);
         assert_eq!(last(&GOLDEN).unwrap(), b"xyz");
         assert_eq!(first(&GOLDEN).unwrap(), b"ab");
+    }
+
+    /// The bytes as `docs/shm-transport.md` prints them.
+    pub(crate) fn hex(bytes: &[u8]) -> String {
+        bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub(crate) const DOC: &str = include_str!("../../../docs/shm-transport.md");
+
+    #[test]
+    fn golden_vector_is_the_documented_one() {
+        assert!(
+            DOC.contains(&hex(&GOLDEN)),
+            "docs/shm-transport.md lacks the golden vector"
+        );
     }
 
     #[test]

@@ -81,7 +81,9 @@ pub(crate) fn send_error(e: SendError) -> Error {
 pub struct Publisher {
     cell: PubCell,
     name: SegmentName,
+    options: ShmOptions,
     scratch: Vec<u8>,
+    stale: attach::StaleCheck,
 }
 
 impl Publisher {
@@ -100,8 +102,9 @@ impl Publisher {
         Builder::new()
     }
 
-    fn from_ring(ring: Ring, name: SegmentName) -> Result<Self> {
+    fn from_ring(ring: Ring, name: SegmentName, options: ShmOptions) -> Result<Self> {
         let slot = ring.segment().config().slot_size as usize;
+        let stale = attach::StaleCheck::new(ring.segment().region(), options.liveness_interval);
         let cell = PubCell::try_new(ring, |ring| {
             let me = attach::owner_id();
             match ring.writer(me) {
@@ -119,8 +122,22 @@ impl Publisher {
         Ok(Self {
             cell,
             name,
+            options,
             scratch: vec![0; slot],
+            stale,
         })
+    }
+
+    /// If the segment's creator (a binding subscriber) died and a successor bound the name,
+    /// moves to the new segment.
+    fn follow(&mut self) -> Result<()> {
+        if self.stale.due() {
+            let current = self.cell.borrow_owner().segment().region();
+            if let Some(ring) = attach::replacement::<Ring>(&self.name, &self.options, current) {
+                *self = Self::from_ring(ring, self.name.clone(), self.options.clone())?;
+            }
+        }
+        Ok(())
     }
 
     /// Publishes `msg` (postcard) as a one-frame message.
@@ -144,6 +161,7 @@ impl Publisher {
     }
 
     fn publish(&mut self, encode: impl FnOnce(&mut [u8]) -> Result<usize>) -> Result<()> {
+        self.follow()?;
         let n = encode(&mut self.scratch)?;
         let scratch = &self.scratch[..n];
         let done = self
@@ -159,6 +177,7 @@ impl Publisher {
     ///
     /// Subscribers that were reading the overwritten slot count it as lost, as with any send.
     pub fn loan_with(&mut self, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> Result<bool> {
+        self.follow()?;
         let done = self.cell.with_dependent_mut(|_, w| {
             let mut loan = w.loan();
             let cap = loan.len().saturating_sub(FRAME_HEADER);
@@ -203,14 +222,14 @@ impl ShmSocket for Publisher {
     fn bind_with(endpoint: &str, options: ShmOptions) -> Result<Self> {
         let name = attach::parse_endpoint(endpoint)?;
         let ring = attach::bind::<Ring>(&name, &options)?;
-        Self::from_ring(ring, name)
+        Self::from_ring(ring, name, options)
     }
 
     fn connect_with(endpoint: &str, options: ShmOptions) -> Result<Self> {
         let name = attach::parse_endpoint(endpoint)?;
         let deadline = Instant::now() + options.connect_timeout;
         let ring = attach::connect::<Ring>(&name, &options, deadline)?;
-        Self::from_ring(ring, name)
+        Self::from_ring(ring, name, options)
     }
 }
 
@@ -233,9 +252,13 @@ pub struct Subscriber {
     warned: bool,
 }
 
-/// How many non-matching messages one receive attempt skips before letting the wait loop
-/// look at its deadline again.
-const SKIP_BUDGET: usize = 1024;
+/// How many messages one receive attempt may skip (filtered out or lost) before it lets the
+/// wait loop look at its deadline: twice the ring plus a margin, so an attempt that starts
+/// with a full ring always drains it (a wait loop then sleeps only on a truly empty ring),
+/// while a publisher flooding non-matching topics cannot hold a receive past its deadline.
+fn skip_budget(reader: &ReaderOf<'_>) -> u64 {
+    u64::from(reader.ring().segment().config().slot_count) * 2 + 64
+}
 
 impl Subscriber {
     /// Opens `shm://name` (waiting up to the connect timeout for the publisher to create it).
@@ -285,6 +308,13 @@ impl Subscriber {
     /// Messages this subscriber lost because the publisher overwrote them before it read them.
     pub fn lost(&self) -> u64 {
         self.lost
+    }
+
+    /// Whether a publisher is attached and its process alive (a dead publisher's subscribers
+    /// keep waiting for a successor; this tells them there is none right now).
+    pub fn publisher_alive(&self) -> bool {
+        let owner = self.cell.borrow_owner().segment().writer_owner();
+        owner != 0 && attach::owner_alive(owner)
     }
 
     /// Messages published but not yet read (including ones the filters will drop).
@@ -367,7 +397,7 @@ fn next_matching(
     warned: &mut bool,
     name: &SegmentName,
 ) -> Result<Option<usize>> {
-    for _ in 0..SKIP_BUDGET {
+    for _ in 0..skip_budget(reader) {
         match reader.try_recv(buf) {
             Ok(n) => {
                 let topic = frames::first(&buf[..n])?;

@@ -7,6 +7,7 @@
 //! and pullers once per liveness interval) skips a message a dead pusher never finished and
 //! frees a slot a dead puller was taking (that message is lost, never duplicated).
 
+use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
@@ -22,10 +23,14 @@ use super::frames::{self, FRAME_HEADER};
 use super::options::{Builder, FullPolicy, ShmOptions, ShmSocket};
 use super::pubsub::send_error;
 use super::recv::{Wait, recv_methods};
-use super::wait::{Check, Waited, notify, notify_space, wait_for};
+use super::wait::{Check, EventSource, Waited, notify, notify_space, wait_for};
 use crate::error::{Error, Result};
+use ringwire_platform::wait::{OsWaiter, Waiter};
 
 type Ring = Mpmc<SharedSegment>;
+
+/// How long claims without a recorded owner must persist before recovery releases them.
+const UNATTRIBUTED_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl RingSet for Ring {
     const TYPE_NAME: &'static str = "ringwire.shm.pushpull/1";
@@ -50,7 +55,8 @@ struct Queue {
     name: SegmentName,
     options: ShmOptions,
     /// When a recovery last saw a claim with no owner recorded yet.
-    unattributed_since: Option<Instant>,
+    unattributed_since: Cell<Option<Instant>>,
+    stale: attach::StaleCheck,
 }
 
 impl Queue {
@@ -68,11 +74,23 @@ impl Queue {
     }
 
     fn new(ring: Ring, name: SegmentName, options: ShmOptions) -> Self {
+        let stale = attach::StaleCheck::new(ring.segment().region(), options.liveness_interval);
         Self {
             ring,
             name,
             options,
-            unattributed_since: None,
+            unattributed_since: Cell::new(None),
+            stale,
+        }
+    }
+
+    /// On paths that may never block: follow a replacement segment if the creator died.
+    fn follow(&mut self) {
+        if self.stale.due()
+            && let Some(ring) =
+                attach::replacement::<Ring>(&self.name, &self.options, self.ring.segment().region())
+        {
+            *self = Self::new(ring, self.name.clone(), self.options.clone());
         }
     }
 
@@ -82,21 +100,26 @@ impl Queue {
         ring: &Ring,
         name: &SegmentName,
         options: &ShmOptions,
-        unattributed_since: &mut Option<Instant>,
+        unattributed_since: &Cell<Option<Instant>>,
         next: &mut Option<Ring>,
     ) -> Result<Check> {
         let me = attach::owner_id();
-        // A claim with no owner recorded is released only if it was already seen one full
-        // liveness interval ago (a live claimer records its owner within nanoseconds).
-        let release = unattributed_since.is_some_and(|t| t.elapsed() >= options.liveness_interval);
+        // A claim with no owner recorded yet is normally a live claimer a few instructions
+        // after its CAS, but one preempted on a loaded machine can sit there for a while. So
+        // unattributed claims are released only after every check for a long quiet period
+        // (UNATTRIBUTED_GRACE, or 20 liveness intervals if longer) kept seeing some.
+        let grace = UNATTRIBUTED_GRACE.max(options.liveness_interval * 20);
+        let release = unattributed_since
+            .get()
+            .is_some_and(|t| t.elapsed() >= grace);
         if let Ok(report) = ring.recover(me, attach::owner_alive, release) {
             if report.tombstoned + report.freed + report.released_unattributed > 0 {
                 log::warn!("shm://{name}: recovered slots of dead processes: {report:?}");
             }
             if report.unattributed == 0 || report.released_unattributed > 0 {
-                *unattributed_since = None;
-            } else if unattributed_since.is_none() {
-                *unattributed_since = Some(Instant::now());
+                unattributed_since.set(None);
+            } else if unattributed_since.get().is_none() {
+                unattributed_since.set(Some(Instant::now()));
             }
         }
         *next = attach::replacement::<Ring>(name, options, ring.segment().region());
@@ -128,6 +151,7 @@ impl Queue {
                 name,
                 options,
                 unattributed_since,
+                ..
             } = self;
             let waited = wait_for(
                 options.wait,
@@ -141,8 +165,7 @@ impl Queue {
                 Waited::Done(v) => return Ok(v),
                 Waited::Reattach => {
                     if let Some(ring) = next {
-                        self.ring = ring;
-                        self.unattributed_since = None;
+                        *self = Self::new(ring, self.name.clone(), self.options.clone());
                     }
                 }
             }
@@ -150,6 +173,7 @@ impl Queue {
     }
 
     fn send(&mut self, encode: &dyn Fn(&mut [u8]) -> Result<usize>) -> Result<()> {
+        self.follow();
         let me = attach::owner_id();
         let done = self.wait(self.full_wait(), &mut |ring| {
             let producer = ring
@@ -209,34 +233,75 @@ impl Pusher {
     /// full policy. Fill it through `DerefMut<Target = [u8]>`, then [`PushLoan::commit`].
     /// Dropping the loan uncommitted queues nothing (pullers skip the slot).
     pub fn loan(&mut self) -> Result<PushLoan<'_>> {
+        self.queue.follow();
         let me = attach::owner_id();
-        let wait = self.queue.full_wait();
-        // Wait for a free slot first (re-attaching if needed), then take it on the settled ring.
-        self.queue.wait(wait, &mut |ring| {
-            Ok((ring.len() < u64::from(ring.segment().config().slot_count)).then_some(()))
-        })?;
-        let ring = &self.queue.ring;
+        let queue = &self.queue;
+        let ring = &queue.ring;
+        let seg = ring.segment();
         let producer = ring
             .producer(me)
             .map_err(|e| Error::Protocol(e.to_string()))?;
-        let mut tries = 0u32;
-        let loan = loop {
-            match producer.loan() {
-                Ok(loan) => break loan,
-                Err(SendError::Full | SendError::Busy) if tries < 1_000 => {
-                    tries += 1;
-                    std::thread::yield_now();
-                }
-                Err(e) => return Err(send_error(e)),
-            }
-        };
-        if loan.len() < FRAME_HEADER {
-            return Err(Error::TooLarge {
+        let take = || match producer.loan() {
+            Ok(loan) if loan.len() < FRAME_HEADER => Err(Error::TooLarge {
                 size: FRAME_HEADER,
                 limit: loan.len(),
-            });
+            }),
+            Ok(loan) => Ok(Some(PushLoan { loan, ring })),
+            Err(SendError::Full | SendError::Busy) => Ok(None),
+            Err(e) => Err(send_error(e)),
+        };
+        let wait = queue.full_wait();
+        let interval = queue.options.liveness_interval;
+        let mut last_check = Instant::now();
+        loop {
+            if let Some(loan) = take()? {
+                return Ok(loan);
+            }
+            let now = Instant::now();
+            match wait.deadline() {
+                _ if wait == Wait::Try => return Err(Error::WouldBlock),
+                Some(d) if now >= d => return Err(Error::Timeout),
+                _ => {}
+            }
+            if now.duration_since(last_check) >= interval {
+                // A slot wedged by a dead puller is freed here.
+                let mut ignored = None;
+                Queue::check(
+                    ring,
+                    &queue.name,
+                    &queue.options,
+                    &queue.unattributed_since,
+                    &mut ignored,
+                )?;
+                last_check = now;
+            }
+            // Sleep until a puller frees a slot (it wakes us) or the next check is due.
+            let seen = seg.register();
+            let got = take();
+            if matches!(got, Ok(None)) {
+                let until = wait
+                    .deadline()
+                    .map_or(last_check + interval, |d| d.min(last_check + interval));
+                let timeout = until.saturating_duration_since(Instant::now());
+                if !timeout.is_zero() {
+                    OsWaiter::default().wait(seg.word(), seen, Some(timeout));
+                }
+            }
+            seg.unregister();
+            if let Some(loan) = got? {
+                return Ok(loan);
+            }
         }
-        Ok(PushLoan { loan, ring })
+    }
+
+    /// Zero-copy send of one frame through a closure: `fill` writes into the slot and returns
+    /// the length, or `None` to queue nothing. Returns whether it queued.
+    pub fn loan_with(&mut self, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> Result<bool> {
+        let mut loan = self.loan()?;
+        match fill(&mut loan) {
+            Some(n) => loan.commit(n).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Messages queued and not yet taken (approximate while others push and pull).
@@ -372,5 +437,21 @@ impl ShmSocket for Puller {
     }
     fn connect_with(endpoint: &str, options: ShmOptions) -> Result<Self> {
         Queue::connect(endpoint, options).map(|queue| Self { queue })
+    }
+}
+
+impl std::fmt::Debug for Pusher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pusher")
+            .field("endpoint", &self.endpoint())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Puller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Puller")
+            .field("endpoint", &self.endpoint())
+            .finish()
     }
 }

@@ -66,7 +66,9 @@ impl RingSet for Rings {
             needed: half.saturating_mul(2),
             len,
         };
-        let req = SubRegion::new(seg.clone(), 0, half).ok_or(too_small)?;
+        // The request ring's header is read first, through a window no larger than the
+        // segment: if the guessed geometry is wrong it reports the real one.
+        let req = SubRegion::new(seg.clone(), 0, half.min(len)).ok_or(too_small)?;
         let req = Spsc::open(req, config)?;
         let rep = SubRegion::new(seg, half, half).ok_or(too_small)?;
         Ok(Self {
@@ -260,8 +262,11 @@ impl Socket {
                 Side::Requester => &rings.rep,
                 Side::Replier => &rings.req,
             };
+            // Stale replies skipped per attempt: bounded, so a peer flooding the ring cannot
+            // hold a receive past its deadline (twice the ring drains any backlog).
+            let budget = u64::from(ring.segment().config().slot_count) * 2 + 64;
             let mut attempt = || -> Result<Option<R>> {
-                loop {
+                for _ in 0..budget {
                     let msg = match ends.rx.try_borrow() {
                         Ok(msg) => msg,
                         Err(RecvError::Empty) | Err(RecvError::Busy) => return Ok(None),
@@ -281,6 +286,7 @@ impl Socket {
                         .ok_or(Error::State("receive callback used twice"))?;
                     return f(id, body).map(Some);
                 }
+                Ok(None)
             };
             let mut alive = || {
                 if let Check::Reattach = replacement_check(name, options, rings, &mut next)? {
@@ -359,6 +365,22 @@ impl Socket {
     }
 }
 
+/// Lets `fill` write one frame's data in place after its header; returns the bytes used.
+fn fill_frame(buf: &mut [u8], fill: &dyn Fn(&mut [u8]) -> Option<usize>) -> Result<usize> {
+    let cap = buf.len().saturating_sub(FRAME_HEADER);
+    let n = fill(&mut buf[FRAME_HEADER..]).ok_or(Error::State(
+        "a REQ/REP message cannot be withdrawn once its slot is loaned",
+    ))?;
+    if n > cap {
+        return Err(Error::TooLarge {
+            size: n,
+            limit: cap,
+        });
+    }
+    frames::write_header(buf, n, false);
+    Ok(FRAME_HEADER + n)
+}
+
 /// The request id in a message's first frame.
 fn envelope(msg: &[u8]) -> Result<u64> {
     let head = msg.get(..ID_FRAME).ok_or_else(bad_envelope)?;
@@ -394,6 +416,7 @@ fn replacement_check(
 /// The client side of REQ/REP: send a request, receive its reply.
 pub struct Requester {
     socket: Socket,
+    stale: attach::StaleCheck,
     next_id: u64,
     waiting: Option<(u64, u32)>,
 }
@@ -415,15 +438,20 @@ impl Requester {
     }
 
     fn new(socket: Socket) -> Self {
+        let whole = socket.cell.borrow_owner().req.segment().region().segment();
+        let stale = attach::StaleCheck::new(whole, socket.options.liveness_interval);
         Self {
             socket,
+            stale,
             next_id: u64::from(std::process::id()) << 32,
             waiting: None,
         }
     }
 
     fn send_raw(&mut self, encode: &dyn Fn(&mut [u8]) -> Result<usize>) -> Result<()> {
-        self.socket.check_peer()?;
+        if self.stale.due() {
+            self.socket.check_peer()?;
+        }
         self.next_id = self.next_id.wrapping_add(1);
         let id = self.next_id;
         let peer = self.socket.peer();
@@ -458,6 +486,22 @@ impl Requester {
         let deadline = Wait::timeout(timeout);
         self.send(request)?;
         self.recv_raw(deadline, |m| m.decode::<A>())
+    }
+
+    /// Zero-copy request of one frame: `fill` writes into the slot and returns the length.
+    pub fn loan_with(&mut self, fill: impl Fn(&mut [u8]) -> Option<usize>) -> Result<()> {
+        self.send_raw(&|buf| fill_frame(buf, &fill))
+    }
+
+    /// Whether a replier is attached and its process alive.
+    pub fn peer_alive(&self) -> bool {
+        let peer = self.socket.peer();
+        peer != 0 && attach::owner_alive(peer)
+    }
+
+    /// Gives up on the request in flight: its reply, if it still comes, is dropped.
+    pub fn abandon(&mut self) {
+        self.waiting = None;
     }
 
     fn recv_raw<R>(
@@ -572,21 +616,15 @@ impl Replier {
         self.send_raw(&|buf| frames::encode(parts, buf))
     }
 
+    /// Whether a requester is attached and its process alive.
+    pub fn peer_alive(&self) -> bool {
+        let peer = self.socket.peer();
+        peer != 0 && attach::owner_alive(peer)
+    }
+
     /// Zero-copy reply of one frame: `fill` writes into the slot and returns the length.
     pub fn loan_with(&mut self, fill: impl Fn(&mut [u8]) -> Option<usize>) -> Result<()> {
-        self.send_raw(&|buf| {
-            let cap = buf.len().saturating_sub(FRAME_HEADER);
-            let n = fill(&mut buf[FRAME_HEADER..])
-                .ok_or(Error::State("REP: a reply cannot be withdrawn"))?;
-            if n > cap {
-                return Err(Error::TooLarge {
-                    size: n,
-                    limit: cap,
-                });
-            }
-            frames::write_header(buf, n, false);
-            Ok(FRAME_HEADER + n)
-        })
+        self.send_raw(&|buf| fill_frame(buf, &fill))
     }
 
     /// The endpoint, `shm://name`.
@@ -610,5 +648,23 @@ impl ShmSocket for Replier {
     }
     fn connect_with(endpoint: &str, options: ShmOptions) -> Result<Self> {
         Socket::connect(endpoint, options, Side::Replier).map(Self::new)
+    }
+}
+
+impl std::fmt::Debug for Requester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Requester")
+            .field("endpoint", &self.endpoint())
+            .field("waiting", &self.waiting.is_some())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Replier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replier")
+            .field("endpoint", &self.endpoint())
+            .field("replying", &self.replying_to.is_some())
+            .finish()
     }
 }

@@ -111,6 +111,10 @@ pub(crate) fn wait_for<T>(
                     return Ok(Waited::Done(v));
                 }
             }
+        } else if spin_until.is_some() && rounds.is_multiple_of(16) {
+            // Adaptive spinning gives the CPU away now and then: on a loaded machine the peer
+            // we wait for may need this core.
+            std::thread::yield_now();
         } else {
             std::hint::spin_loop();
         }

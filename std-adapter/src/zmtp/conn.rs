@@ -70,6 +70,8 @@ pub struct Conn {
     pub created_ms: u64,
     /// Why the connection must close, once it must.
     pub dead: Option<String>,
+    /// End of our greeting and READY in `wbuf`.
+    handshake_end: usize,
 }
 
 impl Conn {
@@ -107,6 +109,7 @@ impl Conn {
             heartbeat,
             created_ms: now_ms,
             dead: None,
+            handshake_end: 0,
         };
         let mut hello = [0u8; 64 + 64 + 255];
         let mut n = zmtp::encode_greeting(&mut hello, Version::V3_1, origin == Origin::Accepted)
@@ -123,6 +126,7 @@ impl Conn {
         n += zmtp::encode_ready(&mut hello[n..], &props).unwrap_or(0);
         c.wbuf.extend_from_slice(&hello[..n]);
         c.ends.push_back(c.wbuf.len());
+        c.handshake_end = c.wbuf.len();
         c
     }
 
@@ -134,6 +138,22 @@ impl Conn {
     /// Whether unsent bytes are waiting.
     pub fn has_pending(&self) -> bool {
         self.wpos < self.wbuf.len()
+    }
+
+    /// How far `flush` may write: until the peer's READY arrives only our greeting and
+    /// READY go out (libzmq treats any frame before its own handshake ends as an
+    /// unexpected command); messages queued meanwhile wait behind them.
+    fn write_limit(&self) -> usize {
+        if self.ready {
+            self.wbuf.len()
+        } else {
+            self.handshake_end.min(self.wbuf.len())
+        }
+    }
+
+    /// Whether there are bytes `flush` may write now.
+    pub fn wants_write(&self) -> bool {
+        self.wpos < self.write_limit()
     }
 
     /// Bytes waiting to be written.
@@ -174,8 +194,9 @@ impl Conn {
 
     /// Writes as much as the kernel takes. Errors mark the connection dead.
     pub fn flush(&mut self) {
-        while self.wpos < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.wpos..]) {
+        let limit = self.write_limit();
+        while self.wpos < limit {
+            match self.stream.write(&self.wbuf[self.wpos..limit]) {
                 Ok(0) => {
                     self.dead = Some("write returned 0".into());
                     return;
@@ -193,6 +214,7 @@ impl Conn {
             self.ends.pop_front();
         }
         if self.wpos == self.wbuf.len() {
+            self.handshake_end = self.handshake_end.saturating_sub(self.wpos);
             self.wbuf.clear();
             self.wpos = 0;
             self.ends.clear();
@@ -200,6 +222,7 @@ impl Conn {
                 self.wbuf.shrink_to(64 * 1024);
             }
         } else if self.wpos > 1 << 20 {
+            self.handshake_end = self.handshake_end.saturating_sub(self.wpos);
             self.wbuf.drain(..self.wpos);
             for e in &mut self.ends {
                 *e -= self.wpos;
@@ -305,6 +328,7 @@ impl Conn {
                 self.peer_type = Some(peer);
                 self.routing_id = props.identity().unwrap_or_default().to_vec();
                 self.ready = true;
+                self.flush();
                 out.push(Incoming::Ready);
             }
             Command::Error(reason) => {

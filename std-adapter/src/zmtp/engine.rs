@@ -12,7 +12,7 @@ use std::os::fd::AsFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::{PollFd, PollFlags, Timespec, epoll};
 
 use ringwire_core::pattern::backoff::Backoff;
 use ringwire_core::pattern::heartbeat::{Heartbeat, HeartbeatAction};
@@ -30,6 +30,10 @@ use crate::error::{Error, Result};
 const FLUSH_AT: usize = 64 * 1024;
 /// Sending-only calls pump (accept, read subscriptions) at most this often.
 const PUMP_EVERY: Duration = Duration::from_millis(1);
+/// Sends closer together than this are a burst: after the first, messages are corked
+/// and written together by the driver (see `driver.rs`); isolated sends (a request, a
+/// control-loop publish) are written at once.
+pub const CORK_WINDOW: Duration = Duration::from_micros(5);
 
 struct Connector {
     endpoint: Endpoint,
@@ -50,6 +54,13 @@ pub struct Engine {
     pub inbox: VecDeque<(u64, Vec<Vec<u8>>)>,
     next_uid: u64,
     last_pump: Instant,
+    /// The driver's epoll set, where new descriptors are registered.
+    epoll: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    /// The driver's eventfd, written when bytes are corked.
+    waker: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    last_send: Instant,
+    burst: bool,
+    corked: bool,
     scratch: Vec<Incoming>,
     pub stats: Stats,
     monitor: Option<mpsc::Sender<SocketEvent>>,
@@ -74,11 +85,51 @@ impl Engine {
             scratch: Vec::new(),
             next_uid: 1,
             last_pump: Instant::now(),
+            epoll: None,
+            waker: None,
+            last_send: Instant::now(),
+            burst: false,
+            corked: false,
             stats: Stats::default(),
             monitor: None,
             next_id: rand_seed(),
             own_subs,
         }
+    }
+
+    /// Registers future descriptors with the idle-time driver's epoll set.
+    pub fn set_epoll(
+        &mut self,
+        fd: std::sync::Arc<std::os::fd::OwnedFd>,
+        waker: std::sync::Arc<std::os::fd::OwnedFd>,
+    ) {
+        self.epoll = Some(fd);
+        self.waker = Some(waker);
+    }
+
+    /// Edge-triggered registration (or re-registration) of `fd` with the driver.
+    fn register(&self, fd: std::os::fd::BorrowedFd<'_>, read: bool, modify: bool) {
+        let Some(ep) = &self.epoll else { return };
+        let mut flags = epoll::EventFlags::ET | epoll::EventFlags::OUT;
+        if read {
+            flags |= epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
+        }
+        let data = epoll::EventData::new_u64(0);
+        let r = if modify {
+            epoll::modify(ep.as_fd(), fd, data, flags)
+        } else {
+            epoll::add(ep.as_fd(), fd, data, flags)
+        };
+        if let Err(e) = r {
+            log::debug!("epoll registration failed: {e}");
+        }
+    }
+
+    /// Closes every listener and connection (the socket is being dropped).
+    pub fn shutdown(&mut self) {
+        self.conns.clear();
+        self.listeners.clear();
+        self.connectors.clear();
     }
 
     pub fn policy(&self) -> HwmPolicy {
@@ -111,6 +162,7 @@ impl Engine {
         let ep: Endpoint = ep.parse()?;
         let (l, bound) = Listener::bind(&ep)?;
         self.event(SocketEvent::Listening(bound.clone()));
+        self.register(l.as_fd(), true, false);
         self.listeners.push((l, bound.clone()));
         Ok(bound)
     }
@@ -176,6 +228,7 @@ impl Engine {
                 self.conns.len() - 1
             }
         };
+        self.register(conn.stream.as_fd(), true, false);
         self.conns[slot] = Some(conn);
         if let Some(c) = self.conns[slot].as_mut() {
             c.flush();
@@ -245,21 +298,31 @@ impl Engine {
     /// [`send_to`](Self::send_to), then for blocking sockets waits until the message
     /// has left the write buffer, so nothing is stranded when the caller stops calling.
     pub fn send_through(&mut self, id: usize, prefix: &[&[u8]], frames: &[&[u8]]) -> Result<bool> {
-        if !self.send_to(id, prefix, frames) {
-            return Ok(false);
+        // Bytes left in the buffer (kernel back-pressure, a handshake still running, a
+        // cork) are written by later calls or by the idle-time driver, never stranded.
+        Ok(self.send_to(id, prefix, frames))
+    }
+
+    /// Clears the waker eventfd (the driver has flushed).
+    pub fn drain_waker(&self) {
+        if let Some(w) = &self.waker {
+            let mut b = [0u8; 8];
+            let _ = rustix::io::read(w.as_fd(), &mut b);
         }
-        if self.policy() == HwmPolicy::Block && !self.opts.batch {
-            let deadline = self.opts.send_timeout.map(|t| Instant::now() + t);
-            self.wait(deadline, |e| {
-                e.conns[id]
-                    .as_ref()
-                    .is_none_or(|c| !c.has_pending() || c.dead.is_some())
-            })?;
+    }
+
+    /// Leaves queued bytes for the driver to write in one go shortly.
+    fn cork(&mut self) {
+        if !self.corked {
+            self.corked = true;
+            if let Some(w) = &self.waker {
+                let _ = rustix::io::write(w.as_fd(), &1u64.to_ne_bytes());
+            }
         }
-        Ok(true)
     }
 
     /// Queues a message on one connection and writes it unless batching.
+    /// A message sent within [`CORK_WINDOW`] of the previous one (a burst) is corked.
     pub fn send_to(&mut self, id: usize, prefix: &[&[u8]], frames: &[&[u8]]) -> bool {
         let batch = self.opts.batch;
         let hwm = self.opts.send_hwm;
@@ -274,8 +337,10 @@ impl Engine {
         }
         let was_pending = c.has_pending();
         c.queue_message(prefix, frames);
-        if (!batch && !was_pending) || c.pending_bytes() >= FLUSH_AT {
+        if c.pending_bytes() >= FLUSH_AT || (!batch && !was_pending && !self.burst) {
             c.flush();
+        } else if c.wants_write() {
+            self.cork();
         }
         true
     }
@@ -283,8 +348,8 @@ impl Engine {
     /// Sends to a connection chosen by `pick`, blocking (per the HWM policy) until one
     /// is ready and has room.
     pub fn send_round_robin(&mut self, prefix: &[&[u8]], frames: &[&[u8]]) -> Result<usize> {
-        let deadline = self.opts.send_timeout.map(|t| Instant::now() + t);
-        self.maybe_pump()?;
+        self.begin_send()?;
+        let mut deadline = None;
         loop {
             if let Some(id) = self.pick() {
                 if self.send_through(id, prefix, frames)? {
@@ -295,32 +360,50 @@ impl Engine {
                     return Ok(id);
                 }
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            let now = Instant::now();
+            let d = *deadline.get_or_insert_with(|| self.opts.send_timeout.map(|t| now + t));
+            if d.is_some_and(|d| now >= d) {
                 return Err(Error::Timeout);
             }
-            let step = Instant::now() + Duration::from_millis(50);
-            self.pump(Some(deadline.map_or(step, |d| d.min(step))))?;
+            let step = now + Duration::from_millis(50);
+            self.pump(Some(d.map_or(step, |d| d.min(step))))?;
         }
     }
 
     /// A non-blocking pump at most every millisecond, for calls that only send.
     pub fn maybe_pump(&mut self) -> Result<()> {
         let now = Instant::now();
+        self.maybe_pump_at(now)
+    }
+
+    fn maybe_pump_at(&mut self, now: Instant) -> Result<()> {
         if now.duration_since(self.last_pump) >= PUMP_EVERY {
             self.pump(Some(now))?;
         }
         Ok(())
     }
 
+    /// Starts a user-level send with one clock read: notes bursts (see
+    /// [`send_to`](Self::send_to)) and pumps at most every millisecond.
+    pub fn begin_send(&mut self) -> Result<()> {
+        let now = Instant::now();
+        self.burst = now.duration_since(self.last_send) < CORK_WINDOW;
+        self.last_send = now;
+        self.maybe_pump_at(now)
+    }
+
     /// The descriptors a poller waits on (readable) before calling `pump`.
-    pub fn fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+    pub fn fds(&self) -> Result<Vec<std::os::fd::OwnedFd>> {
         let l = self.listeners.iter().map(|(l, _)| l.as_fd());
-        l.chain(self.conns.iter().flatten().map(|c| c.stream.as_fd()))
-            .collect()
+        let all = l.chain(self.conns.iter().flatten().map(|c| c.stream.as_fd()));
+        Ok(all
+            .map(|fd| fd.try_clone_to_owned())
+            .collect::<std::io::Result<_>>()?)
     }
 
     /// Writes every pending buffer as far as the kernel takes it.
     pub fn flush_all(&mut self) {
+        self.corked = false;
         for c in self.conns.iter_mut().flatten() {
             if c.has_pending() {
                 c.flush();
@@ -379,7 +462,7 @@ impl Engine {
                 if read_ok || !c.ready {
                     f |= PollFlags::IN;
                 }
-                if c.has_pending() {
+                if c.wants_write() {
                     f |= PollFlags::OUT;
                 }
                 fds.push(PollFd::from_borrowed_fd(c.stream.as_fd(), f));
@@ -625,6 +708,12 @@ impl Engine {
             self.connectors[k].backoff.on_success();
         }
         let ep = c.endpoint.clone();
+        // Once established, only publishers need the driver to read (subscriptions).
+        if !matches!(kind, SocketType::Pub | SocketType::XPub)
+            && let Some(c) = self.conns[id].as_ref()
+        {
+            self.register(c.stream.as_fd(), false, true);
+        }
         self.event(SocketEvent::HandshakeSucceeded(ep));
     }
 

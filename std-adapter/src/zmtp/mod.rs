@@ -6,29 +6,32 @@
 //! [`Dealer`]/[`Router`] (routing ids), [`Push`]/[`Pull`] (round-robin / fair-queue)
 //! and [`Pair`]. Every socket can bind and connect several endpoints.
 //!
-//! # Design: I/O in the caller's thread
+//! # Design: I/O in the caller's thread, a driver for the gaps
 //!
 //! libzmq hands every message to an I/O thread and back, which doubles a request/reply
-//! round trip. Here there is no background thread at all: each call (send, receive,
-//! flush, drop) *pumps* the socket — one `poll(2)` over its listeners and connections,
-//! then accepts, reconnects (back-off from `ringwire_core::pattern::backoff`),
-//! reads into a fixed 64 KiB buffer decoded by the push-style
-//! [`ringwire_core::zmtp::Decoder`], writes, heartbeats and timeouts. A blocked
-//! receive sleeps in `poll` and decodes its reply itself: a round trip is the two
-//! kernel hops and nothing more.
+//! round trip. Here the caller's own calls do the I/O: each send or receive *pumps*
+//! the socket — one `poll(2)` over its listeners and connections, then accepts,
+//! reconnects (back-off from `ringwire_core::pattern::backoff`), reads into a fixed
+//! 64 KiB buffer decoded by the push-style [`ringwire_core::zmtp::Decoder`], writes,
+//! heartbeats and timeouts. A blocked receive sleeps in `poll` and decodes its reply
+//! itself: a round trip is the two kernel socket hops and nothing more.
 //!
-//! Writes append whole frames to a per-connection buffer. A send writes at once when
-//! that buffer was empty (lowest latency); when the kernel pushed back, further
-//! messages only append and are written 64 KiB at a time, so a fast publisher makes
-//! one `write` per thousands of small messages. With [`Options::batch`] on, even the
-//! first message waits in the buffer until 64 KiB accumulate or [`Pub::flush`] (or any
-//! receive) runs — the highest throughput for bursts.
+//! A small per-socket *driver* thread covers the time the owner is away (a publisher
+//! between sends, a socket nobody calls): it sleeps in `epoll_wait` on edge-triggered
+//! events and a 25 ms tick and, when the owner is not inside a call (`try_lock` on the
+//! engine's mutex), accepts, finishes handshakes, reads subscriptions, answers
+//! heartbeats, reconnects and writes what is left in the buffers. Established
+//! connections of non-publishers are registered for writability only, so the driver
+//! never wakes on a request/reply round trip.
 //!
-//! Consequence of having no thread: a socket only makes progress while its owner
-//! calls it. A publisher that does not send for a while accepts new subscribers at
-//! its next send (sends pump at most every millisecond); heartbeats and timeouts run
-//! while a receive waits. Use [`Pub::process`] (and [`Pub::fds`] with a poller) to
-//! service an idle socket.
+//! Writes append whole frames to a per-connection buffer with no per-message
+//! allocation. An isolated send writes at once (lowest latency). Sends that come back
+//! to back (within 5 µs of the previous one) are *corked*: they only append, and the
+//! driver writes the whole burst about 30 µs later in one `write` (or the buffer is
+//! written as soon as 64 KiB accumulate), so a fast publisher makes one system call per
+//! hundreds of small messages. [`Options::batch`] corks every send. Messages queued
+//! on a connection whose handshake is still running wait behind our greeting until
+//! the peer's READY arrives (libzmq rejects frames that arrive earlier).
 //!
 //! # Untrusted peers
 //!
@@ -50,6 +53,7 @@
 //! ```
 
 mod conn;
+mod driver;
 mod engine;
 mod options;
 mod sockets;

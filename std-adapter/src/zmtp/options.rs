@@ -53,8 +53,9 @@ pub struct Options {
     pub limits: Limits,
     /// Bytes of subscription prefixes a publisher keeps per peer.
     pub max_subscription_bytes: usize,
-    /// Keep small messages in the write buffer until 64 KiB accumulate or
-    /// [`flush`](super::Pub::flush) / any receive call writes them (highest throughput).
+    /// Cork every send: messages wait in the write buffer until 64 KiB accumulate, the
+    /// driver writes them (about 30 µs later), or [`flush`](super::Pub::flush) /
+    /// any receive writes them. Highest throughput, a little latency.
     pub batch: bool,
 }
 

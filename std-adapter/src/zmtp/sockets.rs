@@ -1,6 +1,6 @@
 //! The socket types: thin pattern logic (ringwire-core's state machines) over [`Engine`].
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::OwnedFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use ringwire_core::pattern::req::{RepState, ReqState, split_envelope};
 use ringwire_core::pattern::socket_type::SocketType;
 
+use super::driver::Driven;
 use super::engine::Engine;
 use super::options::{HwmPolicy, Options, SocketEvent, Stats};
 use crate::endpoint::Endpoint;
@@ -30,7 +31,7 @@ mod sealed {
     /// Construction hooks only this crate implements.
     pub trait Sealed: Sized {
         fn from_engine(engine: super::Engine) -> Self;
-        fn engine_mut(&mut self) -> &mut super::Engine;
+        fn with_engine<R>(&mut self, f: impl FnOnce(&mut super::Engine) -> R) -> R;
     }
 }
 
@@ -136,7 +137,7 @@ impl<S: ZmtpSocket> Builder<S> {
         self
     }
 
-    /// Batch small messages in the write buffer (call `flush` after a burst).
+    /// Cork every send (see [`Options::batch`]).
     pub fn batch(mut self, on: bool) -> Self {
         self.opts.batch = on;
         self
@@ -150,7 +151,7 @@ impl<S: ZmtpSocket> Builder<S> {
     /// The socket, bound to `ep`.
     pub fn bind(self, ep: &str) -> Result<S> {
         let mut s = self.build();
-        s.engine_mut().bind(ep)?;
+        s.with_engine(|e| e.bind(ep))?;
         Ok(s)
     }
 
@@ -158,7 +159,7 @@ impl<S: ZmtpSocket> Builder<S> {
     /// peer is not up yet).
     pub fn connect(self, ep: &str) -> Result<S> {
         let mut s = self.build();
-        s.engine_mut().connect(ep)?;
+        s.with_engine(|e| e.connect(ep))?;
         Ok(s)
     }
 }
@@ -177,10 +178,10 @@ macro_rules! common {
 
         impl sealed::Sealed for $name {
             fn from_engine(engine: Engine) -> Self {
-                $name::wrap(engine)
+                $name::wrap(Driven::new(engine))
             }
-            fn engine_mut(&mut self) -> &mut Engine {
-                &mut self.e
+            fn with_engine<R>(&mut self, f: impl FnOnce(&mut Engine) -> R) -> R {
+                f(&mut self.h.lock())
             }
         }
 
@@ -202,65 +203,84 @@ macro_rules! common {
 
             /// Also binds `ep`; returns the endpoint actually bound (port 0 resolved).
             pub fn add_bind(&mut self, ep: &str) -> Result<Endpoint> {
-                self.e.bind(ep)
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.bind(ep)
             }
 
             /// Also connects to `ep`.
             pub fn add_connect(&mut self, ep: &str) -> Result<()> {
-                self.e.connect(ep)
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.connect(ep)
             }
 
             /// The bound endpoints, with port 0 resolved to the real port.
             pub fn bound_endpoints(&self) -> Vec<Endpoint> {
-                self.e.bound()
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.bound()
             }
 
             /// A stream of connection events (from now on).
             pub fn monitor(&mut self) -> mpsc::Receiver<SocketEvent> {
-                self.e.monitor()
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.monitor()
             }
 
             /// Counters of dropped messages and closed connections.
             pub fn stats(&self) -> Stats {
-                self.e.stats
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.stats
             }
 
             /// Connections currently open (handshaking or ready).
             pub fn connection_count(&self) -> usize {
-                self.e.active_conns()
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.active_conns()
             }
 
             /// Writes queued bytes now (needed after a burst when batching is on).
             pub fn flush(&mut self) -> Result<()> {
-                self.e.flush_all();
-                self.e.pump(Some(Instant::now()))
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.flush_all();
+                e.pump(Some(Instant::now()))
             }
 
             /// Makes progress without blocking: accepts, handshakes, reads, writes, timers.
             /// A poller calls this when one of [`fds`](Self::fds) is ready.
             pub fn process(&mut self) -> Result<()> {
-                self.e.pump(Some(Instant::now()))
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                e.pump(Some(Instant::now()))
             }
 
-            /// The OS descriptors to wait on (readable) before calling [`process`](Self::process).
-            /// They change as peers come and go: ask again after each wait.
-            pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
-                self.e.fds()
+            /// Duplicates of the OS descriptors to wait on (readable) before calling
+            /// [`process`](Self::process) and a `try_recv`. They change as peers come and go:
+            /// ask again after each wait. [`has_message`](Self::has_message) tells whether a
+            /// message is already queued (then there is no need to wait).
+            pub fn fds(&self) -> Result<Vec<OwnedFd>> {
+                self.h.lock().fds()
+            }
+
+            /// Whether a received message is queued (a `try_recv` would succeed).
+            pub fn has_message(&self) -> bool {
+                !self.h.lock().inbox.is_empty()
             }
 
             /// Waits until every connection is ready and `n` of them exist, or `timeout`.
             /// Handy before a first publish: a PUB drops messages no subscriber asked for.
             pub fn wait_for_peers(&mut self, n: usize, timeout: Duration) -> Result<()> {
-                let ok = self.e.wait(Some(Instant::now() + timeout), |e| {
+                let mut guard = self.h.lock();
+                let e = &mut *guard;
+                let ok = e.wait(Some(Instant::now() + timeout), |e| {
                     e.conns.iter().flatten().filter(|c| c.ready).count() >= n
                 })?;
                 if ok { Ok(()) } else { Err(Error::Timeout) }
-            }
-        }
-
-        impl Drop for $name {
-            fn drop(&mut self) {
-                self.e.linger();
             }
         }
     };
@@ -271,12 +291,12 @@ macro_rules! recv_api {
         impl $name {
             /// Receives a message and decodes its last frame as postcard `T`; blocks.
             pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
-                decode(&self.recv_frames(None)?)
+                decode(&self.recv_frames(Wait::Forever)?)
             }
 
             /// Like [`recv`](Self::recv) but gives up with [`Error::Timeout`].
             pub fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T> {
-                decode(&self.recv_frames(Some(Instant::now() + timeout))?)
+                decode(&self.recv_frames(Wait::For(timeout))?)
             }
 
             /// Like [`recv`](Self::recv) but returns [`Error::WouldBlock`] at once if nothing is queued.
@@ -286,13 +306,13 @@ macro_rules! recv_api {
 
             /// Receives a message and returns its last frame; blocks.
             pub fn recv_bytes(&mut self) -> Result<Vec<u8>> {
-                Ok(self.recv_frames(None)?.pop().unwrap_or_default())
+                Ok(self.recv_frames(Wait::Forever)?.pop().unwrap_or_default())
             }
 
             /// [`recv_bytes`](Self::recv_bytes) with a timeout.
             pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>> {
                 Ok(self
-                    .recv_frames(Some(Instant::now() + timeout))?
+                    .recv_frames(Wait::For(timeout))?
                     .pop()
                     .unwrap_or_default())
             }
@@ -304,14 +324,12 @@ macro_rules! recv_api {
 
             /// Receives a whole multipart message; blocks.
             pub fn recv_multipart(&mut self) -> Result<Message> {
-                Ok(Message::from_frames(self.recv_frames(None)?))
+                Ok(Message::from_frames(self.recv_frames(Wait::Forever)?))
             }
 
             /// [`recv_multipart`](Self::recv_multipart) with a timeout.
             pub fn recv_multipart_timeout(&mut self, timeout: Duration) -> Result<Message> {
-                Ok(Message::from_frames(
-                    self.recv_frames(Some(Instant::now() + timeout))?,
-                ))
+                Ok(Message::from_frames(self.recv_frames(Wait::For(timeout))?))
             }
 
             /// [`recv_multipart`](Self::recv_multipart) without blocking.
@@ -320,7 +338,7 @@ macro_rules! recv_api {
             }
 
             fn try_frames(&mut self) -> Result<Vec<Vec<u8>>> {
-                match self.recv_frames(Some(Instant::now())) {
+                match self.recv_frames(Wait::Now) {
                     Err(Error::Timeout) => Err(Error::WouldBlock),
                     r => r,
                 }
@@ -355,23 +373,45 @@ macro_rules! send_api {
 }
 
 /// Pops the next message from the inbox, pumping until one arrives or the deadline.
-fn next_message(e: &mut Engine, deadline: Option<Instant>) -> Result<(u64, Vec<Vec<u8>>)> {
-    if e.wait(deadline, |e| !e.inbox.is_empty())? {
+fn next_message(e: &mut Engine, wait: Wait) -> Result<(u64, Vec<Vec<u8>>)> {
+    // Fast path: a queued message needs neither a clock read nor a poll.
+    if let Some(m) = e.inbox.pop_front() {
+        return Ok(m);
+    }
+    if e.wait(wait.deadline(), |e| !e.inbox.is_empty())? {
         e.inbox.pop_front().ok_or(Error::Timeout)
     } else {
         Err(Error::Timeout)
     }
 }
 
+/// How long a receive may wait.
+#[derive(Clone, Copy)]
+enum Wait {
+    Forever,
+    For(Duration),
+    Now,
+}
+
+impl Wait {
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Wait::Forever => None,
+            Wait::For(d) => Some(Instant::now() + d),
+            Wait::Now => Some(Instant::now()),
+        }
+    }
+}
+
 /// PUB: sends each message to every peer subscribed to a prefix of its first frame.
 pub struct Pub {
-    e: Engine,
+    h: Driven,
     ids: Vec<usize>,
 }
 
 impl Pub {
-    fn wrap(e: Engine) -> Self {
-        Pub { e, ids: Vec::new() }
+    fn wrap(h: Driven) -> Self {
+        Pub { h, ids: Vec::new() }
     }
 
     /// Sends `[topic, postcard(value)]`.
@@ -381,10 +421,12 @@ impl Pub {
     }
 
     fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
-        self.e.maybe_pump()?;
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        e.begin_send()?;
         let topic = frames.first().copied().unwrap_or_default();
         self.ids.clear();
-        for (i, c) in self.e.conns.iter().enumerate() {
+        for (i, c) in e.conns.iter().enumerate() {
             if let Some(c) = c
                 && c.ready
                 && c.dead.is_none()
@@ -395,21 +437,21 @@ impl Pub {
         }
         for k in 0..self.ids.len() {
             let id = self.ids[k];
-            if self.e.send_to(id, &[], frames) {
+            if e.send_to(id, &[], frames) {
                 continue;
             }
-            if self.e.policy() == HwmPolicy::DropAndCount {
-                self.e.stats.dropped_hwm += 1;
+            if e.policy() == HwmPolicy::DropAndCount {
+                e.stats.dropped_hwm += 1;
                 continue;
             }
-            let deadline = self.e.opts.send_timeout.map(|t| Instant::now() + t);
-            let hwm = self.e.opts.send_hwm;
-            self.e.wait(deadline, |e| {
+            let deadline = e.opts.send_timeout.map(|t| Instant::now() + t);
+            let hwm = e.opts.send_hwm;
+            e.wait(deadline, |e| {
                 e.conns[id]
                     .as_ref()
                     .is_none_or(|c| c.queued() < hwm || c.dead.is_some())
             })?;
-            if !self.e.send_to(id, &[], frames) && self.e.conns[id].is_some() {
+            if !e.send_to(id, &[], frames) && e.conns[id].is_some() {
                 return Err(Error::Timeout);
             }
         }
@@ -421,50 +463,55 @@ send_api!(Pub);
 
 /// SUB: receives messages whose first frame starts with a subscribed prefix.
 pub struct Sub {
-    e: Engine,
+    h: Driven,
 }
 
 impl Sub {
-    fn wrap(e: Engine) -> Self {
-        Sub { e }
+    fn wrap(h: Driven) -> Self {
+        Sub { h }
     }
 
     /// Subscribes to a topic prefix (the empty prefix receives everything).
     pub fn subscribe(&mut self, prefix: &[u8]) -> Result<()> {
-        let subs = self
-            .e
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        let limit = e.opts.max_subscription_bytes;
+        let subs = e
             .own_subs
             .as_mut()
             .ok_or(Error::State("not a subscriber"))?;
         let new = subs.subscribe(prefix).map_err(|_| Error::TooLarge {
             size: prefix.len(),
-            limit: self.e.opts.max_subscription_bytes,
+            limit,
         })?;
         if new {
-            self.e.broadcast_subscription(true, prefix);
+            e.broadcast_subscription(true, prefix);
         }
         Ok(())
     }
 
     /// Cancels one [`subscribe`](Self::subscribe) of `prefix`.
     pub fn unsubscribe(&mut self, prefix: &[u8]) -> Result<()> {
-        let subs = self
-            .e
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        let subs = e
             .own_subs
             .as_mut()
             .ok_or(Error::State("not a subscriber"))?;
         if subs.cancel(prefix) {
-            self.e.broadcast_subscription(false, prefix);
-            let subs = self.e.own_subs.as_ref();
-            self.e.inbox.retain(|(_, f)| {
+            e.broadcast_subscription(false, prefix);
+            let subs = e.own_subs.as_ref();
+            e.inbox.retain(|(_, f)| {
                 subs.is_some_and(|s| s.matches(f.first().map_or(&[][..], Vec::as_slice)))
             });
         }
         Ok(())
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
-        next_message(&mut self.e, deadline).map(|(_, f)| f)
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        next_message(e, wait).map(|(_, f)| f)
     }
 }
 common!(Sub, SocketType::Sub);
@@ -472,25 +519,27 @@ recv_api!(Sub);
 
 /// REQ: strict request/reply with one outstanding request.
 pub struct Req {
-    e: Engine,
+    h: Driven,
     state: ReqState,
     target: u64,
 }
 
 impl Req {
-    fn wrap(e: Engine) -> Self {
+    fn wrap(h: Driven) -> Self {
         Req {
-            e,
+            h,
             state: ReqState::default(),
             target: 0,
         }
     }
 
     fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
         self.state.on_send().map_err(|e| Error::State(e.0))?;
-        match self.e.send_round_robin(&[b""], frames) {
+        match e.send_round_robin(&[b""], frames) {
             Ok(slot) => {
-                self.target = self.e.conns[slot].as_ref().map_or(0, |c| c.uid);
+                self.target = e.conns[slot].as_ref().map_or(0, |c| c.uid);
                 Ok(())
             }
             Err(e) => {
@@ -500,17 +549,20 @@ impl Req {
         }
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
         self.state.on_recv_start().map_err(|e| Error::State(e.0))?;
         let target = self.target;
+        let deadline = wait.deadline();
         loop {
-            let found = self.e.wait(deadline, |e| {
+            let found = e.wait(deadline, |e| {
                 !e.inbox.is_empty() || e.slot_of(target).is_none()
             })?;
             if !found {
                 return Err(Error::Timeout);
             }
-            let Some((uid, mut frames)) = self.e.inbox.pop_front() else {
+            let Some((uid, mut frames)) = e.inbox.pop_front() else {
                 // The connection carrying the request died: the request is lost.
                 self.state.on_abandon();
                 return Err(Error::Disconnected);
@@ -538,7 +590,7 @@ impl Req {
         timeout: Duration,
     ) -> Result<A> {
         self.send(request)?;
-        match self.recv_frames(Some(Instant::now() + timeout)) {
+        match self.recv_frames(Wait::For(timeout)) {
             Ok(frames) => decode(&frames),
             Err(e) => {
                 self.abandon();
@@ -549,10 +601,12 @@ impl Req {
 
     /// Gives up the outstanding request (closing its connection, which reconnects).
     pub fn abandon(&mut self) {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
         if self.state.is_waiting() {
             self.state.on_abandon();
-            if let Some(slot) = self.e.slot_of(self.target)
-                && let Some(c) = self.e.conns[slot].as_mut()
+            if let Some(slot) = e.slot_of(self.target)
+                && let Some(c) = e.conns[slot].as_mut()
             {
                 c.dead = Some("request abandoned".into());
             }
@@ -565,26 +619,28 @@ recv_api!(Req);
 
 /// REP: receives a request, then must send its reply (routed back to the requester).
 pub struct Rep {
-    e: Engine,
+    h: Driven,
     state: RepState,
     reply_to: u64,
     envelope: Vec<Vec<u8>>,
 }
 
 impl Rep {
-    fn wrap(e: Engine) -> Self {
+    fn wrap(h: Driven) -> Self {
         Rep {
-            e,
+            h,
             state: RepState::default(),
             reply_to: 0,
             envelope: Vec::new(),
         }
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
         self.state.on_recv_start().map_err(|e| Error::State(e.0))?;
         loop {
-            let (uid, mut frames) = next_message(&mut self.e, deadline)?;
+            let (uid, mut frames) = next_message(e, wait)?;
             // Malformed requests (no delimiter) are dropped, as libzmq does.
             let Some(n) = split_envelope(&frames) else {
                 continue;
@@ -598,14 +654,17 @@ impl Rep {
     }
 
     fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
         self.state.on_send().map_err(|e| Error::State(e.0))?;
-        let Some(slot) = self.e.slot_of(self.reply_to) else {
+        e.begin_send()?;
+        let Some(slot) = e.slot_of(self.reply_to) else {
             // The requester went away; its reply has nowhere to go (libzmq drops it too).
             return Ok(());
         };
         let env: Vec<&[u8]> = self.envelope.iter().map(Vec::as_slice).collect();
-        if !self.e.send_through(slot, &env, frames)? {
-            self.e.stats.dropped_hwm += 1;
+        if !e.send_through(slot, &env, frames)? {
+            e.stats.dropped_hwm += 1;
         }
         Ok(())
     }
@@ -616,20 +675,24 @@ recv_api!(Rep);
 
 /// DEALER: sends round-robin, receives fair-queued; no envelope handling.
 pub struct Dealer {
-    e: Engine,
+    h: Driven,
 }
 
 impl Dealer {
-    fn wrap(e: Engine) -> Self {
-        Dealer { e }
+    fn wrap(h: Driven) -> Self {
+        Dealer { h }
     }
 
     fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
-        self.e.send_round_robin(&[], frames).map(|_| ())
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        e.send_round_robin(&[], frames).map(|_| ())
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
-        next_message(&mut self.e, deadline).map(|(_, f)| f)
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        next_message(e, wait).map(|(_, f)| f)
     }
 }
 common!(Dealer, SocketType::Dealer);
@@ -639,21 +702,23 @@ recv_api!(Dealer);
 /// ROUTER: received messages start with the sender's routing id; sent messages are
 /// routed by their first frame (unknown ids are dropped and counted).
 pub struct Router {
-    e: Engine,
+    h: Driven,
 }
 
 impl Router {
-    fn wrap(e: Engine) -> Self {
-        Router { e }
+    fn wrap(h: Driven) -> Self {
+        Router { h }
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
         loop {
-            let (uid, mut frames) = next_message(&mut self.e, deadline)?;
-            let Some(slot) = self.e.slot_of(uid) else {
+            let (uid, mut frames) = next_message(e, wait)?;
+            let Some(slot) = e.slot_of(uid) else {
                 continue;
             };
-            let id = self.e.conns[slot]
+            let id = e.conns[slot]
                 .as_ref()
                 .map(|c| c.routing_id.clone())
                 .unwrap_or_default();
@@ -664,6 +729,8 @@ impl Router {
 
     /// Sends `frames[1..]` to the peer whose routing id is `frames[0]`.
     pub fn send_multipart(&mut self, frames: &[&[u8]]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
         let [id, rest @ ..] = frames else {
             return Err(Error::State("a ROUTER message starts with a routing id"));
         };
@@ -672,18 +739,18 @@ impl Router {
                 "a ROUTER message needs a frame after the routing id",
             ));
         }
-        self.e.pump(Some(Instant::now()))?;
-        let slot = self.e.conns.iter().position(|c| {
+        e.begin_send()?;
+        let slot = e.conns.iter().position(|c| {
             c.as_ref()
                 .is_some_and(|c| c.ready && c.dead.is_none() && c.routing_id == *id)
         });
         match slot {
             Some(s) => {
-                if !self.e.send_through(s, &[], rest)? {
-                    self.e.stats.dropped_hwm += 1;
+                if !e.send_through(s, &[], rest)? {
+                    e.stats.dropped_hwm += 1;
                 }
             }
-            None => self.e.stats.unroutable += 1,
+            None => e.stats.unroutable += 1,
         }
         Ok(())
     }
@@ -704,16 +771,18 @@ recv_api!(Router);
 
 /// PUSH: sends round-robin to connected PULL peers; blocks while none is ready.
 pub struct Push {
-    e: Engine,
+    h: Driven,
 }
 
 impl Push {
-    fn wrap(e: Engine) -> Self {
-        Push { e }
+    fn wrap(h: Driven) -> Self {
+        Push { h }
     }
 
     fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
-        self.e.send_round_robin(&[], frames).map(|_| ())
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        e.send_round_robin(&[], frames).map(|_| ())
     }
 }
 common!(Push, SocketType::Push);
@@ -721,16 +790,18 @@ send_api!(Push);
 
 /// PULL: receives fair-queued from PUSH peers.
 pub struct Pull {
-    e: Engine,
+    h: Driven,
 }
 
 impl Pull {
-    fn wrap(e: Engine) -> Self {
-        Pull { e }
+    fn wrap(h: Driven) -> Self {
+        Pull { h }
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
-        next_message(&mut self.e, deadline).map(|(_, f)| f)
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        next_message(e, wait).map(|(_, f)| f)
     }
 }
 common!(Pull, SocketType::Pull);
@@ -738,20 +809,24 @@ recv_api!(Pull);
 
 /// PAIR: one peer, both directions.
 pub struct Pair {
-    e: Engine,
+    h: Driven,
 }
 
 impl Pair {
-    fn wrap(e: Engine) -> Self {
-        Pair { e }
+    fn wrap(h: Driven) -> Self {
+        Pair { h }
     }
 
     fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
-        self.e.send_round_robin(&[], frames).map(|_| ())
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        e.send_round_robin(&[], frames).map(|_| ())
     }
 
-    fn recv_frames(&mut self, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
-        next_message(&mut self.e, deadline).map(|(_, f)| f)
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        next_message(e, wait).map(|(_, f)| f)
     }
 }
 common!(Pair, SocketType::Pair);

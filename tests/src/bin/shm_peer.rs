@@ -43,6 +43,7 @@ fn main() {
                 expected,
                 None
             ));
+            // SYNC: Acquire pairs with the waker's Release store.
             say(format!("woke {}", word.load(Ordering::Acquire)));
         }
         // futex-wake NAME OFFSET VALUE: store VALUE into the word and wake its waiters.

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::Duration;
 
 /// A segment name no other test (or test run) uses.
@@ -19,6 +20,17 @@ pub struct Peer {
     pub child: Child,
     pub lines: Lines<BufReader<ChildStdout>>,
     pub stdin: Option<ChildStdin>,
+    cancel: Option<mpsc::Sender<()>>,
+}
+
+#[cfg(unix)]
+fn kill9(pid: u32) {
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
 }
 
 impl Peer {
@@ -32,12 +44,15 @@ impl Peer {
             .spawn()
             .expect("spawn shm_peer");
         let pid = child.id();
+        let (cancel, cancelled) = mpsc::channel::<()>();
         std::thread::spawn(move || {
-            std::thread::sleep(limit);
-            // The watchdog: a hung peer must fail the test, not hang it. kill(1) by pid is
-            // safe even if the peer already exited (the test holds the Child, so the pid is
-            // not reused before the test reaps it).
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            // The watchdog: a hung peer must fail the test, not hang it. It is cancelled (the
+            // sender dropped) as soon as the test reaps the peer, so it never signals a pid
+            // that may have been reused.
+            if let Err(mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
+                eprintln!("watchdog: killing hung shm_peer {pid}");
+                kill9(pid);
+            }
         });
         let stdout = child.stdout.take().expect("piped stdout");
         let stdin = child.stdin.take();
@@ -45,6 +60,7 @@ impl Peer {
             child,
             lines: BufReader::new(stdout).lines(),
             stdin,
+            cancel: Some(cancel),
         }
     }
 
@@ -78,6 +94,7 @@ impl Peer {
         drop(self.stdin.take());
         let rest: Vec<String> = self.lines.by_ref().map_while(Result::ok).collect();
         let status = self.child.wait().expect("wait shm_peer");
+        drop(self.cancel.take());
         assert!(
             status.success(),
             "shm_peer failed: {status:?}; output {rest:?}"
@@ -89,6 +106,7 @@ impl Peer {
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        drop(self.cancel.take());
     }
 
     pub fn pid(&self) -> u32 {
@@ -138,4 +156,12 @@ pub fn random_below(bound: u64) -> u64 {
 /// A scratch file path unique to this test run.
 pub fn scratch_file(tag: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(unique(tag))
+}
+
+/// Removes the segment behind `shm://name` (left by a peer the test killed).
+pub fn unlink(endpoint: &str) {
+    let name = endpoint.strip_prefix("shm://").unwrap_or(endpoint);
+    if let Ok(name) = ringwire_platform::SegmentName::new(name) {
+        let _ = ringwire_platform::segment::Segment::unlink(&name);
+    }
 }

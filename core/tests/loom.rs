@@ -1,0 +1,276 @@
+//! loom models of every ring at capacities 2–4: all interleavings (up to the preemption bound
+//! set by `LOOM_MAX_PREEMPTIONS`) of a few operations on each side, checking FIFO order, that
+//! nothing is lost or duplicated, that a broadcast reader never returns a torn message and counts
+//! every lost message, and that the waiter protocol never loses a wake-up.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" cargo test -p ringwire-core --release --test loom`.
+#![cfg(loom)]
+#![forbid(unsafe_code)]
+
+use loom::thread;
+use ringwire_core::region::LocalRegion;
+use ringwire_core::ring::broadcast::{Broadcast, Start};
+use ringwire_core::ring::mpmc::Mpmc;
+use ringwire_core::ring::spsc::Spsc;
+use ringwire_core::ring::{Notify, RecvError};
+use ringwire_core::segment::{Creator, RingConfig};
+
+type Region = LocalRegion<512>;
+
+fn cfg(slots: u32) -> RingConfig {
+    RingConfig::new(8, slots, "loom::Msg")
+}
+
+/// A region that outlives the model's threads (one small leak per explored execution).
+fn region() -> &'static Region {
+    Box::leak(Box::new(Region::new()))
+}
+
+fn leak<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
+/// Message `i`: length `1 + i % 8`, every byte `i`, so a torn or misplaced copy is visible.
+fn message(i: u8) -> ([u8; 8], usize) {
+    ([i; 8], 1 + usize::from(i) % 8)
+}
+
+fn check(buf: &[u8], len: usize, i: u8) {
+    assert_eq!(len, message(i).1, "length of message {i}");
+    assert!(
+        buf[..len].iter().all(|&b| b == i),
+        "message {i} torn: {:?}",
+        &buf[..len]
+    );
+}
+
+#[test]
+fn spsc_cap2_delivers_in_order_with_loans_and_borrows() {
+    loom::model(|| {
+        let ring = leak(Spsc::create(region(), cfg(2), Creator::default()).unwrap());
+        let producer = thread::spawn(move || {
+            let mut tx = ring.producer(1).unwrap();
+            for i in 0..3u8 {
+                let (bytes, len) = message(i);
+                loop {
+                    let sent = if i == 1 {
+                        tx.loan().and_then(|mut loan| {
+                            loan[..len].copy_from_slice(&bytes[..len]);
+                            loan.commit(len)
+                        })
+                    } else {
+                        tx.try_send(&bytes[..len])
+                    };
+                    if sent.is_ok() {
+                        break;
+                    }
+                    thread::yield_now();
+                }
+            }
+        });
+        let mut rx = ring.consumer(2).unwrap();
+        let mut buf = [0u8; 8];
+        let mut i = 0u8;
+        while i < 3 {
+            let got = if i == 2 {
+                rx.try_borrow().map(|b| {
+                    buf[..b.len()].copy_from_slice(&b);
+                    b.len()
+                })
+            } else {
+                rx.try_recv(&mut buf)
+            };
+            match got {
+                Ok(len) => {
+                    check(&buf, len, i);
+                    i += 1;
+                }
+                Err(RecvError::Empty) => thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        producer.join().unwrap();
+    });
+}
+
+fn mpmc_two_producers_two_consumers(slots: u32) {
+    loom::model(move || {
+        let ring = leak(Mpmc::create(region(), cfg(slots), Creator::default()).unwrap());
+        let producers: Vec<_> = (0..2u8)
+            .map(|p| {
+                thread::spawn(move || {
+                    let tx = ring.producer(u32::from(p) + 1).unwrap();
+                    let (bytes, len) = message(p);
+                    while tx.try_send(&bytes[..len]).is_err() {
+                        thread::yield_now();
+                    }
+                })
+            })
+            .collect();
+        let consumer = thread::spawn(move || {
+            let rx = ring.consumer(10).unwrap();
+            let mut buf = [0u8; 8];
+            loop {
+                match rx.try_recv(&mut buf) {
+                    Ok(len) => return Some(buf[..len].to_vec()),
+                    Err(RecvError::Empty) => return None,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        });
+        for p in producers {
+            p.join().unwrap();
+        }
+        let mut seen = [0u8; 2];
+        if let Some(msg) = consumer.join().unwrap() {
+            check(&msg, msg.len(), msg[0]);
+            seen[usize::from(msg[0])] += 1;
+        }
+        let rx = ring.consumer(11).unwrap();
+        let mut buf = [0u8; 8];
+        while let Ok(len) = rx.try_recv(&mut buf) {
+            check(&buf, len, buf[0]);
+            seen[usize::from(buf[0])] += 1;
+        }
+        assert_eq!(seen, [1, 1], "each message exactly once");
+    });
+}
+
+#[test]
+fn mpmc_cap2_two_producers_competing_consumers() {
+    mpmc_two_producers_two_consumers(2);
+}
+
+#[test]
+fn mpmc_cap4_two_producers_competing_consumers() {
+    mpmc_two_producers_two_consumers(4);
+}
+
+#[test]
+fn mpmc_cap2_wraps_around() {
+    loom::model(|| {
+        let ring = leak(Mpmc::create(region(), cfg(2), Creator::default()).unwrap());
+        let producer = thread::spawn(move || {
+            let tx = ring.producer(1).unwrap();
+            for i in 0..3u8 {
+                let (bytes, len) = message(i);
+                while tx.try_send(&bytes[..len]).is_err() {
+                    thread::yield_now();
+                }
+            }
+        });
+        let rx = ring.consumer(2).unwrap();
+        let mut buf = [0u8; 8];
+        let mut i = 0u8;
+        while i < 3 {
+            match rx.try_recv(&mut buf) {
+                Ok(len) => {
+                    check(&buf, len, i);
+                    i += 1;
+                }
+                Err(RecvError::Empty) => thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        producer.join().unwrap();
+    });
+}
+
+fn broadcast_accounts_for_every_message(slots: u32, count: u8) {
+    loom::model(move || {
+        let ring = leak(Broadcast::create(region(), cfg(slots), Creator::default()).unwrap());
+        let mut reader = ring.reader(Start::Next);
+        let writer = thread::spawn(move || {
+            let mut w = ring.writer(1).unwrap();
+            for i in 0..count {
+                let (bytes, len) = message(i);
+                let _ = w.try_send(&bytes[..len]).unwrap();
+            }
+        });
+        let mut buf = [0u8; 8];
+        let mut accounted = 0u64;
+        while accounted < u64::from(count) {
+            let at = reader.cursor();
+            match reader.try_recv(&mut buf) {
+                Ok(len) => {
+                    check(&buf, len, at as u8);
+                    accounted += 1;
+                }
+                Err(RecvError::Lagged(n)) => {
+                    assert!(n >= 1);
+                    accounted += n;
+                }
+                Err(RecvError::Empty) => thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(accounted, u64::from(count), "delivered + lost = written");
+        writer.join().unwrap();
+    });
+}
+
+#[test]
+fn broadcast_cap2_never_torn_lag_exact() {
+    broadcast_accounts_for_every_message(2, 3);
+}
+
+#[test]
+fn broadcast_cap4_never_torn() {
+    broadcast_accounts_for_every_message(4, 2);
+}
+
+#[test]
+fn broadcast_borrow_detects_overwrite() {
+    loom::model(|| {
+        let ring = leak(Broadcast::create(region(), cfg(2), Creator::default()).unwrap());
+        let mut reader = ring.reader(Start::Next);
+        let mut w = ring.writer(1).unwrap();
+        let (bytes, len) = message(0);
+        let _ = w.try_send(&bytes[..len]).unwrap();
+        let writer = thread::spawn(move || {
+            for i in 1..3u8 {
+                let (bytes, len) = message(i);
+                let _ = w.try_send(&bytes[..len]).unwrap();
+            }
+        });
+        match reader.try_borrow() {
+            Ok(borrowed) => {
+                let mut buf = [0u8; 8];
+                let n = borrowed.copy_to(&mut buf);
+                match borrowed.finish() {
+                    Ok(()) => check(&buf, n, 0),
+                    Err(RecvError::Lagged(lost)) => assert!(lost >= 1),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            // Overwritten before the borrow began.
+            Err(RecvError::Lagged(lost)) => assert!(lost >= 1),
+            Err(e) => panic!("{e}"),
+        }
+        writer.join().unwrap();
+    });
+}
+
+#[test]
+fn waiter_registration_never_loses_a_wakeup() {
+    loom::model(|| {
+        let ring = leak(Spsc::create(region(), cfg(2), Creator::default()).unwrap());
+        let sender = thread::spawn(move || {
+            let mut tx = ring.producer(1).unwrap();
+            tx.try_send(b"x").unwrap()
+        });
+        let mut rx = ring.consumer(2).unwrap();
+        let seg = ring.segment();
+        let seen = seg.register_waiter();
+        let mut buf = [0u8; 8];
+        let found = rx.try_recv(&mut buf);
+        let notify = sender.join().unwrap();
+        if found == Err(RecvError::Empty) {
+            // The reader would now sleep on `seen`: the sender must have seen it and moved the
+            // event word, so the futex wait cannot sleep through the message.
+            assert_eq!(notify, Notify::Wake);
+            assert_ne!(seg.event_value(), seen);
+        }
+        seg.unregister_waiter();
+    });
+}

@@ -1,0 +1,150 @@
+//! The idle-time driver: a small background thread per socket that keeps connections
+//! moving while the owner is *not* inside a call.
+//!
+//! The owner's calls do all the hot-path I/O themselves (see the module docs). The
+//! driver only covers the gaps: a publisher that is not sending still accepts
+//! subscribers and reads their subscriptions; a message held behind a handshake or
+//! behind kernel back-pressure is written once the socket allows; heartbeats are
+//! answered; reconnects happen. It sleeps in `epoll_wait` on edge-triggered events of
+//! the socket's descriptors (registered once, when a listener or connection is
+//! created) or a 25 ms tick, then `try_lock`s the engine: if the owner holds it, the
+//! owner is already pumping and the driver goes back to sleep. Established
+//! connections of sockets that are not publishers are registered for writability only,
+//! so a request/reply round trip never wakes the driver.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rustix::event::{Timespec, epoll};
+
+use super::engine::Engine;
+
+/// How often the driver looks at timers when no descriptor fires.
+const TICK: Duration = Duration::from_millis(25);
+
+/// How long corked bytes wait for more to join them before the driver writes them.
+const CORK_DELAY: Duration = Duration::from_micros(30);
+/// epoll data of the waker eventfd (sockets use 0).
+const WAKER: u64 = 1;
+
+struct Shared {
+    engine: Mutex<Engine>,
+    stop: AtomicBool,
+}
+
+/// An engine shared between its owner and the idle-time driver thread.
+pub struct Driven {
+    shared: Arc<Shared>,
+}
+
+impl Driven {
+    /// Wraps `engine` and starts its driver (no driver if epoll is unavailable: the
+    /// socket then progresses only inside its owner's calls).
+    pub fn new(mut engine: Engine) -> Driven {
+        let ep = epoll::create(epoll::CreateFlags::CLOEXEC).and_then(|ep| {
+            let flags =
+                rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK;
+            let waker = rustix::event::eventfd(0, flags)?;
+            epoll::add(
+                &ep,
+                &waker,
+                epoll::EventData::new_u64(WAKER),
+                epoll::EventFlags::IN | epoll::EventFlags::ET,
+            )?;
+            Ok((Arc::new(ep), Arc::new(waker)))
+        });
+        let epoll_fd = match ep {
+            Ok((fd, waker)) => {
+                engine.set_epoll(fd.clone(), waker);
+                Some(fd)
+            }
+            Err(e) => {
+                log::warn!("no idle-time driver: {e}");
+                None
+            }
+        };
+        let shared = Arc::new(Shared {
+            engine: Mutex::new(engine),
+            stop: AtomicBool::new(false),
+        });
+        if let Some(ep) = epoll_fd {
+            let s = shared.clone();
+            let spawned = thread::Builder::new()
+                .name("ringwire-zmtp".into())
+                .spawn(move || drive(&s, &ep));
+            if let Err(e) = spawned {
+                log::warn!("no idle-time driver thread: {e}");
+            }
+        }
+        Driven { shared }
+    }
+
+    /// Locks the engine for one call.
+    pub fn lock(&self) -> MutexGuard<'_, Engine> {
+        self.shared
+            .engine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Driven {
+    fn drop(&mut self) {
+        // SYNC: Relaxed is enough: the driver re-checks `stop` after every wake-up and
+        // the engine it would touch is emptied under the mutex below.
+        self.shared.stop.store(true, Ordering::Relaxed);
+        let mut e = self.lock();
+        e.linger();
+        e.shutdown();
+    }
+}
+
+fn drive(shared: &Shared, ep: &OwnedFd) {
+    let mut events = Vec::with_capacity(32);
+    let tick = Timespec {
+        tv_sec: 0,
+        tv_nsec: i64::from(TICK.subsec_nanos()),
+    };
+    while !shared.stop.load(Ordering::Relaxed) {
+        events.clear();
+        let _ = epoll::wait(
+            ep.as_fd(),
+            rustix::buffer::spare_capacity(&mut events),
+            Some(&tick),
+        );
+        if shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if events.iter().any(|ev| ev.data.u64() == WAKER) {
+            // Bytes were corked: give the burst a moment to grow, then write it.
+            loop {
+                thread::sleep(CORK_DELAY);
+                match shared.engine.try_lock() {
+                    Ok(mut e) => {
+                        e.flush_all();
+                        e.drain_waker();
+                        break;
+                    }
+                    Err(TryLockError::Poisoned(p)) => {
+                        p.into_inner().flush_all();
+                        break;
+                    }
+                    Err(TryLockError::WouldBlock) => {}
+                }
+            }
+            continue;
+        }
+        match shared.engine.try_lock() {
+            Ok(mut e) => {
+                let _ = e.pump(Some(Instant::now()));
+            }
+            Err(TryLockError::Poisoned(p)) => {
+                let _ = p.into_inner().pump(Some(Instant::now()));
+            }
+            Err(TryLockError::WouldBlock) => {}
+        }
+    }
+}
