@@ -1,6 +1,7 @@
-//! Real ZeroMQ peers for interop tests: pyzmq in a venv under `target/interop-venv`,
-//! created on first use (`python3 -m venv` + `pip install pyzmq`) under a file lock so
-//! parallel tests do not race.
+//! Real ZeroMQ peers for interop tests, installed by the tests themselves on first use
+//! under a file lock (so parallel tests do not race): pyzmq in a venv under
+//! `target/interop-venv` (`python3 -m venv` + `pip install pyzmq`), and zeromq.js with
+//! `npm install zeromq@6` under `target/interop-node`.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -16,45 +17,141 @@ pub fn target_dir() -> PathBuf {
         .join("target")
 }
 
-/// Path to a Python interpreter that can `import zmq`, installing pyzmq on first use.
-pub fn pyzmq_python() -> PathBuf {
+/// A Python that can `import zmq`: the venv's interpreter, or (where `python3 -m venv`
+/// is unavailable) the system `python3` with pyzmq installed into a directory on
+/// `PYTHONPATH`.
+#[derive(Debug, Clone)]
+pub struct PyZmq {
+    /// The interpreter.
+    pub python: PathBuf,
+    /// Extra `PYTHONPATH` entry, for the fallback install.
+    pub path: Option<PathBuf>,
+}
+
+/// Finds or installs pyzmq (once per `target/`, under a file lock).
+pub fn pyzmq() -> PyZmq {
     let venv = target_dir().join("interop-venv");
-    let python = venv.join("bin").join("python3");
-    let marker = venv.join(".pyzmq-ok");
-    if marker.exists() {
-        return python;
+    let venv_python = venv.join("bin").join("python3");
+    let lib = target_dir().join("interop-pylib");
+    let venv_ok = venv.join(".pyzmq-ok");
+    let lib_ok = lib.join(".pyzmq-ok");
+    let found = |venv_ok: &Path, lib_ok: &Path| {
+        if venv_ok.exists() {
+            Some(PyZmq {
+                python: venv_python.clone(),
+                path: None,
+            })
+        } else if lib_ok.exists() {
+            Some(PyZmq {
+                python: PathBuf::from("python3"),
+                path: Some(lib.clone()),
+            })
+        } else {
+            None
+        }
+    };
+    if let Some(p) = found(&venv_ok, &lib_ok) {
+        return p;
     }
     fs::create_dir_all(target_dir()).expect("create target dir");
     let lock = File::create(target_dir().join("interop-venv.lock")).expect("lock file");
     lock.lock().expect("lock the venv");
-    if !marker.exists() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("run python3 -m venv");
-        assert!(ok.success(), "python3 -m venv failed");
-        let ok = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "pyzmq"])
-            .status()
-            .expect("run pip");
-        assert!(ok.success(), "pip install pyzmq failed");
-        fs::write(&marker, b"ok").expect("write marker");
+    if let Some(p) = found(&venv_ok, &lib_ok) {
+        return p;
+    }
+    let quiet = |c: &mut Command| c.stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    let venv_made = quiet(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+        && quiet(Command::new(&venv_python).args(["-m", "pip", "install", "--quiet", "pyzmq"]));
+    if venv_made {
+        fs::write(&venv_ok, b"ok").expect("write marker");
+    } else {
+        let ok = quiet(
+            Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--target"])
+                .arg(&lib)
+                .arg("pyzmq"),
+        );
+        assert!(
+            ok,
+            "could not install pyzmq (python3 -m venv and pip --target both failed)"
+        );
+        fs::write(&lib_ok, b"ok").expect("write marker");
     }
     drop(lock);
-    python
+    found(&venv_ok, &lib_ok).expect("pyzmq installed")
 }
 
 /// Starts `python3 -c script args…` with pyzmq available, stdout piped.
 pub fn spawn_python(script: &str, args: &[&str]) -> Child {
-    Command::new(pyzmq_python())
-        .arg("-c")
+    let py = pyzmq();
+    let mut cmd = Command::new(&py.python);
+    if let Some(path) = &py.path {
+        cmd.env("PYTHONPATH", path);
+    }
+    cmd.arg("-c")
         .arg(script)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn python")
+}
+
+/// Directory whose `node_modules` holds zeromq.js, installing it on first use.
+pub fn zeromq_js() -> PathBuf {
+    let dir = target_dir().join("interop-node");
+    let ok = dir.join(".zeromq-ok");
+    if ok.exists() {
+        return dir;
+    }
+    fs::create_dir_all(&dir).expect("create interop-node");
+    let lock = File::create(target_dir().join("interop-node.lock")).expect("lock file");
+    lock.lock().expect("lock interop-node");
+    if !ok.exists() {
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent", "zeromq@6"])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run npm");
+        assert!(status.success(), "npm install zeromq failed");
+        fs::write(&ok, b"ok").expect("write marker");
+    }
+    drop(lock);
+    dir
+}
+
+/// The zeromq.js peer script (`src/peer.js`), same arguments as [`PEER_PY`].
+pub const PEER_JS: &str = include_str!("peer.js");
+
+/// Which real ZeroMQ implementation plays the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// pyzmq (libzmq through Cython).
+    Python,
+    /// zeromq.js (libzmq through N-API).
+    Node,
+}
+
+/// Starts the peer script for `role` (`pub`, `sub`, …), `mode` (`bind`/`connect`) and
+/// endpoint, stdout piped.
+pub fn spawn_peer(peer: Peer, role: &str, mode: &str, ep: &str) -> Child {
+    match peer {
+        Peer::Python => spawn_python(PEER_PY, &[role, mode, ep]),
+        Peer::Node => {
+            let dir = zeromq_js();
+            Command::new("node")
+                .arg("-e")
+                .arg(PEER_JS)
+                .args([role, mode, ep])
+                .current_dir(&dir)
+                .env("NODE_PATH", dir.join("node_modules"))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("spawn node")
+        }
+    }
 }
 
 /// The pyzmq peer script (`src/peer.py`): `peer.py ROLE (bind|connect) ENDPOINT`.

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod interop;
+pub mod matrix;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -5,7 +5,7 @@ use std::thread;
 use std::time::Duration;
 
 use ringwire::Error;
-use ringwire::zmtp::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub};
+use ringwire::zmtp::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XSub};
 use ringwire_tests::{transports, watchdog};
 
 const T: Duration = Duration::from_secs(5);
@@ -179,4 +179,108 @@ fn multipart_sizes_survive() {
         }
         receiver.join().unwrap();
     }
+}
+
+#[test]
+fn xpub_sees_subscriptions_and_xsub_sends_them() {
+    watchdog(60);
+    for ep in transports("xpub") {
+        let mut xpub = XPub::bind(&ep).unwrap();
+        let ep = xpub.endpoint();
+        let mut xsub = XSub::connect(&ep).unwrap();
+        let mut sub = Sub::connect(&ep).unwrap();
+        xsub.send_bytes(b"\x01news").unwrap();
+        sub.subscribe(b"wea").unwrap();
+        let mut seen = vec![
+            xpub.recv_bytes_timeout(T).unwrap(),
+            xpub.recv_bytes_timeout(T).unwrap(),
+        ];
+        seen.sort();
+        assert_eq!(seen, vec![b"\x01news".to_vec(), b"\x01wea".to_vec()]);
+        xpub.send_multipart(&[b"weather", b"rain"]).unwrap();
+        xpub.send_multipart(&[b"news", b"n1"]).unwrap();
+        assert_eq!(sub.recv_bytes_timeout(T).unwrap(), b"rain");
+        let m = xsub.recv_multipart_timeout(T).unwrap();
+        assert_eq!(m.frames(), &[b"news".to_vec(), b"n1".to_vec()]);
+        xsub.send_bytes(b"\x00news").unwrap();
+        assert_eq!(xpub.recv_bytes_timeout(T).unwrap(), b"\x00news");
+    }
+}
+
+#[test]
+fn one_socket_binds_and_connects_several_endpoints() {
+    watchdog(60);
+    let mut pull = Pull::bind("tcp://127.0.0.1:0").unwrap();
+    let ipc = ringwire_tests::unique_ipc("multi");
+    pull.add_bind(&ipc).unwrap();
+    let tcp = pull.bound_endpoints()[0].to_string();
+    let mut a = Push::connect(&tcp).unwrap();
+    let mut b = Push::connect(&ipc).unwrap();
+    a.send_bytes(b"via tcp").unwrap();
+    b.send_bytes(b"via ipc").unwrap();
+    let mut got = vec![
+        pull.recv_bytes_timeout(T).unwrap(),
+        pull.recv_bytes_timeout(T).unwrap(),
+    ];
+    got.sort();
+    assert_eq!(got, vec![b"via ipc".to_vec(), b"via tcp".to_vec()]);
+
+    // A subscriber connected to two publishers hears both.
+    let mut p1 = Pub::bind("tcp://127.0.0.1:0").unwrap();
+    let mut p2 = Pub::bind(&ringwire_tests::unique_ipc("multi-pub")).unwrap();
+    let mut sub = Sub::connect(&p1.endpoint()).unwrap();
+    sub.add_connect(&p2.endpoint()).unwrap();
+    sub.subscribe(b"").unwrap();
+    let (mut one, mut two) = (false, false);
+    while !(one && two) {
+        p1.send_bytes(b"1").unwrap();
+        p2.send_bytes(b"2").unwrap();
+        while let Ok(m) = sub.recv_bytes_timeout(Duration::from_millis(20)) {
+            one |= m == b"1";
+            two |= m == b"2";
+        }
+    }
+}
+
+#[test]
+fn rep_keeps_the_routing_envelope_of_a_dealer() {
+    watchdog(60);
+    let mut rep = Rep::bind("tcp://127.0.0.1:0").unwrap();
+    let mut dealer = Dealer::connect(&rep.endpoint()).unwrap();
+    // As a ROUTER/DEALER broker forwards it: [client id, "", body].
+    dealer
+        .send_multipart(&[b"client-7", b"", b"question"])
+        .unwrap();
+    assert_eq!(rep.recv_bytes_timeout(T).unwrap(), b"question");
+    rep.send_bytes(b"answer").unwrap();
+    let m = dealer.recv_multipart_timeout(T).unwrap();
+    assert_eq!(
+        m.frames(),
+        &[b"client-7".to_vec(), Vec::new(), b"answer".to_vec()]
+    );
+    // A request without a delimiter is malformed and dropped.
+    dealer.send_bytes(b"no envelope").unwrap();
+    assert!(matches!(
+        rep.recv_bytes_timeout(Duration::from_millis(200)),
+        Err(Error::Timeout)
+    ));
+}
+
+#[test]
+fn poller_waits_on_several_sockets() {
+    use ringwire::zmtp::{Pollable, Poller};
+    watchdog(60);
+    let mut a = Pull::bind("tcp://127.0.0.1:0").unwrap();
+    let mut b = Pull::bind(&ringwire_tests::unique_ipc("poller")).unwrap();
+    let mut push_b = Push::connect(&b.endpoint()).unwrap();
+    let sockets: [&dyn Pollable; 2] = [&a, &b];
+    assert_eq!(
+        Poller::poll(&sockets, Some(Duration::from_millis(50))).unwrap(),
+        Vec::<usize>::new()
+    );
+    push_b.send_bytes(b"to b").unwrap();
+    let sockets: [&dyn Pollable; 2] = [&a, &b];
+    assert_eq!(Poller::poll(&sockets, Some(T)).unwrap(), vec![1]);
+    assert_eq!(b.try_recv_bytes().unwrap(), b"to b");
+    assert!(matches!(a.try_recv_bytes(), Err(Error::WouldBlock)));
 }

@@ -70,6 +70,10 @@ pub struct Conn {
     pub created_ms: u64,
     /// Why the connection must close, once it must.
     pub dead: Option<String>,
+    /// The kernel refused bytes at the last flush (the driver waits for writability).
+    pub blocked: bool,
+    /// Interest registered with the driver: (read, write).
+    pub registered: (bool, bool),
     /// End of our greeting and READY in `wbuf`.
     handshake_end: usize,
 }
@@ -110,6 +114,8 @@ impl Conn {
             created_ms: now_ms,
             dead: None,
             handshake_end: 0,
+            blocked: false,
+            registered: (true, false),
         };
         let mut hello = [0u8; 64 + 64 + 255];
         let mut n = zmtp::encode_greeting(&mut hello, Version::V3_1, origin == Origin::Accepted)
@@ -202,7 +208,10 @@ impl Conn {
                     return;
                 }
                 Ok(n) => self.wpos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.blocked = true;
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.dead = Some(format!("write failed: {e}"));
@@ -212,6 +221,9 @@ impl Conn {
         }
         while self.ends.front().is_some_and(|&e| e <= self.wpos) {
             self.ends.pop_front();
+        }
+        if self.wpos >= limit {
+            self.blocked = false;
         }
         if self.wpos == self.wbuf.len() {
             self.handshake_end = self.handshake_end.saturating_sub(self.wpos);

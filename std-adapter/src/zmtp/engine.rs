@@ -108,9 +108,12 @@ impl Engine {
     }
 
     /// Edge-triggered registration (or re-registration) of `fd` with the driver.
-    fn register(&self, fd: std::os::fd::BorrowedFd<'_>, read: bool, modify: bool) {
+    fn register(&self, fd: std::os::fd::BorrowedFd<'_>, (read, write): (bool, bool), modify: bool) {
         let Some(ep) = &self.epoll else { return };
-        let mut flags = epoll::EventFlags::ET | epoll::EventFlags::OUT;
+        let mut flags = epoll::EventFlags::ET;
+        if write {
+            flags |= epoll::EventFlags::OUT;
+        }
         if read {
             flags |= epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
         }
@@ -122,6 +125,36 @@ impl Engine {
         };
         if let Err(e) = r {
             log::debug!("epoll registration failed: {e}");
+        }
+    }
+
+    /// What the driver must hear about a connection: reads while the handshake runs
+    /// (and always for publishers, whose peers send subscriptions), writability only
+    /// while the kernel refused bytes. Nothing else, so a busy connection never wakes
+    /// the driver (a write-space event per message would).
+    fn wanted_interest(&self, c: &Conn) -> (bool, bool) {
+        let publisher = matches!(self.kind, SocketType::Pub | SocketType::XPub);
+        (!c.ready || publisher, c.blocked)
+    }
+
+    /// Re-registers connection `id` with the driver if its interest changed.
+    fn sync_interest(&mut self, id: usize) {
+        let Some(c) = self.conns.get(id).and_then(Option::as_ref) else {
+            return;
+        };
+        let want = self.wanted_interest(c);
+        if want != c.registered {
+            self.register(c.stream.as_fd(), want, true);
+            if let Some(c) = self.conns[id].as_mut() {
+                c.registered = want;
+            }
+        }
+    }
+
+    /// [`sync_interest`](Self::sync_interest) for every connection.
+    fn sync_all(&mut self) {
+        for id in 0..self.conns.len() {
+            self.sync_interest(id);
         }
     }
 
@@ -162,9 +195,18 @@ impl Engine {
         let ep: Endpoint = ep.parse()?;
         let (l, bound) = Listener::bind(&ep)?;
         self.event(SocketEvent::Listening(bound.clone()));
-        self.register(l.as_fd(), true, false);
+        self.register(l.as_fd(), (true, false), false);
         self.listeners.push((l, bound.clone()));
         Ok(bound)
+    }
+
+    /// The first bound endpoint, else the first connected one, as a string.
+    pub fn first_endpoint(&self) -> String {
+        self.listeners
+            .first()
+            .map(|(_, e)| e)
+            .or(self.connectors.first().map(|c| &c.endpoint))
+            .map_or_else(String::new, ToString::to_string)
     }
 
     /// Bound endpoints, with port 0 resolved.
@@ -228,11 +270,12 @@ impl Engine {
                 self.conns.len() - 1
             }
         };
-        self.register(conn.stream.as_fd(), true, false);
+        self.register(conn.stream.as_fd(), conn.registered, false);
         self.conns[slot] = Some(conn);
         if let Some(c) = self.conns[slot].as_mut() {
             c.flush();
         }
+        self.sync_interest(slot);
         slot
     }
 
@@ -337,12 +380,55 @@ impl Engine {
         }
         let was_pending = c.has_pending();
         c.queue_message(prefix, frames);
-        if c.pending_bytes() >= FLUSH_AT || (!batch && !was_pending && !self.burst) {
+        // A blocked connection (the kernel refused bytes) is written when it signals
+        // writability (the driver or a pump sees it), not by retrying on every send.
+        if !c.blocked && (c.pending_bytes() >= FLUSH_AT || (!batch && !was_pending && !self.burst))
+        {
             c.flush();
+            let blocked = c.blocked;
+            if blocked != c.registered.1 {
+                self.sync_interest(id);
+            }
         } else if c.wants_write() {
             self.cork();
         }
         true
+    }
+
+    /// Sends to every ready peer subscribed to a prefix of the first frame (PUB, XPUB),
+    /// dropping or blocking at each peer's HWM per the policy. `ids` is scratch space.
+    pub fn publish(&mut self, ids: &mut Vec<usize>, frames: &[&[u8]]) -> Result<()> {
+        let topic = frames.first().copied().unwrap_or_default();
+        ids.clear();
+        for (i, c) in self.conns.iter().enumerate() {
+            if let Some(c) = c
+                && c.ready
+                && c.dead.is_none()
+                && c.subs.as_ref().is_some_and(|s| s.matches(topic))
+            {
+                ids.push(i);
+            }
+        }
+        for &id in ids.iter() {
+            if self.send_to(id, &[], frames) {
+                continue;
+            }
+            if self.policy() == HwmPolicy::DropAndCount {
+                self.stats.dropped_hwm += 1;
+                continue;
+            }
+            let deadline = self.opts.send_timeout.map(|t| Instant::now() + t);
+            let hwm = self.opts.send_hwm;
+            self.wait(deadline, |e| {
+                e.conns[id]
+                    .as_ref()
+                    .is_none_or(|c| c.queued() < hwm || c.dead.is_some())
+            })?;
+            if !self.send_to(id, &[], frames) && self.conns[id].is_some() {
+                return Err(Error::Timeout);
+            }
+        }
+        Ok(())
     }
 
     /// Sends to a connection chosen by `pick`, blocking (per the HWM policy) until one
@@ -404,6 +490,11 @@ impl Engine {
     /// Writes every pending buffer as far as the kernel takes it.
     pub fn flush_all(&mut self) {
         self.corked = false;
+        self.flush_each();
+        self.sync_all();
+    }
+
+    fn flush_each(&mut self) {
         for c in self.conns.iter_mut().flatten() {
             if c.has_pending() {
                 c.flush();
@@ -515,6 +606,7 @@ impl Engine {
             }
         }
         self.reap();
+        self.sync_all();
         Ok(())
     }
 
@@ -708,12 +800,7 @@ impl Engine {
             self.connectors[k].backoff.on_success();
         }
         let ep = c.endpoint.clone();
-        // Once established, only publishers need the driver to read (subscriptions).
-        if !matches!(kind, SocketType::Pub | SocketType::XPub)
-            && let Some(c) = self.conns[id].as_ref()
-        {
-            self.register(c.stream.as_fd(), false, true);
-        }
+        self.sync_interest(id);
         self.event(SocketEvent::HandshakeSucceeded(ep));
     }
 

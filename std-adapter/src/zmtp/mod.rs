@@ -52,12 +52,19 @@
 //! # Ok::<(), ringwire::Error>(())
 //! ```
 
+mod builder;
 mod conn;
 mod driver;
 mod engine;
 mod options;
+mod poller;
 mod sockets;
 mod transport;
 
+pub use builder::Builder;
 pub use options::{HwmPolicy, Options, SocketEvent, Stats};
-pub use sockets::{Builder, Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, ZmtpSocket};
+pub use poller::{Pollable, Poller};
+pub use sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XSub, ZmtpSocket};
+
+#[cfg(test)]
+mod tests;

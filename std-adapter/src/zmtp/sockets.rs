@@ -10,9 +10,11 @@ use serde::de::DeserializeOwned;
 use ringwire_core::pattern::req::{RepState, ReqState, split_envelope};
 use ringwire_core::pattern::socket_type::SocketType;
 
+use super::builder::Builder;
 use super::driver::Driven;
 use super::engine::Engine;
-use super::options::{HwmPolicy, Options, SocketEvent, Stats};
+use super::options::{SocketEvent, Stats};
+use super::poller::Pollable;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::message::Message;
@@ -27,7 +29,7 @@ fn decode<T: DeserializeOwned>(frames: &[Vec<u8>]) -> Result<T> {
     Ok(ringwire_core::msg::decode(last)?)
 }
 
-mod sealed {
+pub(super) mod sealed {
     /// Construction hooks only this crate implements.
     pub trait Sealed: Sized {
         fn from_engine(engine: super::Engine) -> Self;
@@ -39,135 +41,6 @@ mod sealed {
 pub trait ZmtpSocket: sealed::Sealed {
     /// The ZeroMQ socket type.
     const TYPE: SocketType;
-}
-
-/// Builds a socket with options: `Pub::builder().send_hwm(10_000).bind("tcp://*:5556")`.
-#[derive(Debug, Clone)]
-pub struct Builder<S> {
-    opts: Options,
-    _socket: std::marker::PhantomData<fn() -> S>,
-}
-
-impl<S: ZmtpSocket> Builder<S> {
-    /// A builder with default options.
-    pub fn new() -> Self {
-        Builder {
-            opts: Options::default(),
-            _socket: std::marker::PhantomData,
-        }
-    }
-
-    /// Replaces every option at once.
-    pub fn options(mut self, opts: Options) -> Self {
-        self.opts = opts;
-        self
-    }
-
-    /// Per-peer send high-water mark, in messages.
-    pub fn send_hwm(mut self, n: usize) -> Self {
-        self.opts.send_hwm = n;
-        self
-    }
-
-    /// Receive high-water mark, in messages.
-    pub fn recv_hwm(mut self, n: usize) -> Self {
-        self.opts.recv_hwm = n;
-        self
-    }
-
-    /// What a send does at the high-water mark.
-    pub fn hwm_policy(mut self, p: HwmPolicy) -> Self {
-        self.opts.hwm_policy = Some(p);
-        self
-    }
-
-    /// ZMTP PING every `interval` of peer silence; close after `timeout` of silence.
-    pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
-        self.opts.heartbeat_interval = Some(interval);
-        self.opts.heartbeat_timeout = Some(timeout);
-        self
-    }
-
-    /// How long a drop keeps writing queued messages.
-    pub fn linger(mut self, d: Duration) -> Self {
-        self.opts.linger = d;
-        self
-    }
-
-    /// Identity sent to peers (ROUTER peers route by it).
-    pub fn identity(mut self, id: &[u8]) -> Self {
-        self.opts.identity = id.to_vec();
-        self
-    }
-
-    /// Handshake timeout for new connections.
-    pub fn handshake_timeout(mut self, d: Duration) -> Self {
-        self.opts.handshake_timeout = d;
-        self
-    }
-
-    /// Close connections silent for this long.
-    pub fn idle_timeout(mut self, d: Duration) -> Self {
-        self.opts.idle_timeout = Some(d);
-        self
-    }
-
-    /// Blocking sends give up after this long.
-    pub fn send_timeout(mut self, d: Duration) -> Self {
-        self.opts.send_timeout = Some(d);
-        self
-    }
-
-    /// Most simultaneous connections.
-    pub fn max_connections(mut self, n: usize) -> Self {
-        self.opts.max_connections = n;
-        self
-    }
-
-    /// Reconnect back-off from `initial`, doubling up to `max`.
-    pub fn reconnect(mut self, initial: Duration, max: Duration) -> Self {
-        self.opts.reconnect_interval = initial;
-        self.opts.reconnect_interval_max = max;
-        self
-    }
-
-    /// Size limits on what peers send.
-    pub fn limits(mut self, limits: ringwire_core::zmtp::Limits) -> Self {
-        self.opts.limits = limits;
-        self
-    }
-
-    /// Cork every send (see [`Options::batch`]).
-    pub fn batch(mut self, on: bool) -> Self {
-        self.opts.batch = on;
-        self
-    }
-
-    /// The socket with no endpoints yet (add them with `add_bind` / `add_connect`).
-    pub fn build(self) -> S {
-        <S as sealed::Sealed>::from_engine(Engine::new(S::TYPE, self.opts))
-    }
-
-    /// The socket, bound to `ep`.
-    pub fn bind(self, ep: &str) -> Result<S> {
-        let mut s = self.build();
-        s.with_engine(|e| e.bind(ep))?;
-        Ok(s)
-    }
-
-    /// The socket, connecting to `ep` (retried in the background of later calls if the
-    /// peer is not up yet).
-    pub fn connect(self, ep: &str) -> Result<S> {
-        let mut s = self.build();
-        s.with_engine(|e| e.connect(ep))?;
-        Ok(s)
-    }
-}
-
-impl<S: ZmtpSocket> Default for Builder<S> {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 macro_rules! common {
@@ -213,6 +86,11 @@ macro_rules! common {
                 let mut guard = self.h.lock();
                 let e = &mut *guard;
                 e.connect(ep)
+            }
+
+            /// The first bound endpoint (port 0 resolved), else the first connected one.
+            pub fn endpoint(&self) -> String {
+                self.h.lock().first_endpoint()
             }
 
             /// The bound endpoints, with port 0 resolved to the real port.
@@ -288,6 +166,20 @@ macro_rules! common {
 
 macro_rules! recv_api {
     ($name:ident) => {
+        impl Pollable for $name {
+            fn readable(&self) -> Result<bool> {
+                let mut e = self.h.lock();
+                if e.inbox.is_empty() {
+                    e.pump(Some(Instant::now()))?;
+                }
+                Ok(!e.inbox.is_empty())
+            }
+
+            fn poll_fds(&self) -> Result<Vec<OwnedFd>> {
+                self.h.lock().fds()
+            }
+        }
+
         impl $name {
             /// Receives a message and decodes its last frame as postcard `T`; blocks.
             pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
@@ -414,6 +306,21 @@ impl Pub {
         Pub { h, ids: Vec::new() }
     }
 
+    /// Waits until `n` peers have subscribed to something (or `timeout` passes:
+    /// [`Error::Timeout`]). Messages published before a subscription arrives are not
+    /// delivered to that peer, as with every ZeroMQ publisher.
+    pub fn wait_for_subscribers(&mut self, n: usize, timeout: Duration) -> Result<()> {
+        let mut guard = self.h.lock();
+        let ok = guard.wait(Some(Instant::now() + timeout), |e| {
+            let subscribed = e.conns.iter().flatten();
+            subscribed
+                .filter(|c| c.ready && c.subs.as_ref().is_some_and(|s| !s.is_empty()))
+                .count()
+                >= n
+        })?;
+        if ok { Ok(()) } else { Err(Error::Timeout) }
+    }
+
     /// Sends `[topic, postcard(value)]`.
     pub fn send_on<T: Serialize + ?Sized>(&mut self, topic: &str, value: &T) -> Result<()> {
         let bytes = encode(value)?;
@@ -424,38 +331,7 @@ impl Pub {
         let mut guard = self.h.lock();
         let e = &mut *guard;
         e.begin_send()?;
-        let topic = frames.first().copied().unwrap_or_default();
-        self.ids.clear();
-        for (i, c) in e.conns.iter().enumerate() {
-            if let Some(c) = c
-                && c.ready
-                && c.dead.is_none()
-                && c.subs.as_ref().is_some_and(|s| s.matches(topic))
-            {
-                self.ids.push(i);
-            }
-        }
-        for k in 0..self.ids.len() {
-            let id = self.ids[k];
-            if e.send_to(id, &[], frames) {
-                continue;
-            }
-            if e.policy() == HwmPolicy::DropAndCount {
-                e.stats.dropped_hwm += 1;
-                continue;
-            }
-            let deadline = e.opts.send_timeout.map(|t| Instant::now() + t);
-            let hwm = e.opts.send_hwm;
-            e.wait(deadline, |e| {
-                e.conns[id]
-                    .as_ref()
-                    .is_none_or(|c| c.queued() < hwm || c.dead.is_some())
-            })?;
-            if !e.send_to(id, &[], frames) && e.conns[id].is_some() {
-                return Err(Error::Timeout);
-            }
-        }
-        Ok(())
+        e.publish(&mut self.ids, frames)
     }
 }
 common!(Pub, SocketType::Pub);
@@ -832,3 +708,93 @@ impl Pair {
 common!(Pair, SocketType::Pair);
 send_api!(Pair);
 recv_api!(Pair);
+
+/// XPUB: a PUB that also receives its peers' subscriptions, as `[\x01prefix]` /
+/// `[\x00prefix]` messages (one per change of a peer's subscription set).
+pub struct XPub {
+    h: Driven,
+    ids: Vec<usize>,
+}
+
+impl XPub {
+    fn wrap(h: Driven) -> Self {
+        XPub { h, ids: Vec::new() }
+    }
+
+    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        e.begin_send()?;
+        e.publish(&mut self.ids, frames)
+    }
+
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        next_message(&mut guard, wait).map(|(_, f)| f)
+    }
+}
+common!(XPub, SocketType::XPub);
+send_api!(XPub);
+recv_api!(XPub);
+
+/// XSUB: a SUB whose subscriptions are messages: sending `[\x01prefix]` subscribes,
+/// `[\x00prefix]` cancels (sent upstream as SUBSCRIBE/CANCEL to 3.1 peers, as the
+/// message itself to 3.0 peers, and re-sent after reconnects); any other message goes
+/// to every publisher. Receives every message its publishers send, unfiltered.
+pub struct XSub {
+    h: Driven,
+}
+
+impl XSub {
+    fn wrap(h: Driven) -> Self {
+        XSub { h }
+    }
+
+    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        e.begin_send()?;
+        if let [f] = frames
+            && let Some((&flag @ (0 | 1), prefix)) = f.split_first()
+        {
+            let limit = e.opts.max_subscription_bytes;
+            let subs = e
+                .own_subs
+                .as_mut()
+                .ok_or(Error::State("not a subscriber"))?;
+            let changed = if flag == 1 {
+                subs.subscribe(prefix).map_err(|_| Error::TooLarge {
+                    size: prefix.len(),
+                    limit,
+                })?
+            } else {
+                subs.cancel(prefix)
+            };
+            if changed {
+                e.broadcast_subscription(flag == 1, prefix);
+            }
+            return Ok(());
+        }
+        let ready: Vec<usize> = (0..e.conns.len())
+            .filter(|&i| {
+                e.conns[i]
+                    .as_ref()
+                    .is_some_and(|c| c.ready && c.dead.is_none())
+            })
+            .collect();
+        for id in ready {
+            if !e.send_to(id, &[], frames) {
+                e.stats.dropped_hwm += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        next_message(&mut guard, wait).map(|(_, f)| f)
+    }
+}
+common!(XSub, SocketType::XSub);
+send_api!(XSub);
+recv_api!(XSub);

@@ -1,0 +1,133 @@
+//! Unit tests of one connection over a socket pair: the handshake gate, reassembly,
+//! limits and PING handling, without a socket type or a poll loop around it.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+
+use ringwire_core::pattern::heartbeat::Heartbeat;
+use ringwire_core::pattern::socket_type::SocketType;
+use ringwire_core::zmtp::{self, Limits, Version};
+
+use super::conn::{Conn, Incoming, Origin};
+use super::transport::Stream;
+use crate::endpoint::Endpoint;
+
+fn pair(kind: SocketType, limits: Limits) -> (Conn, UnixStream) {
+    let (a, b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    b.set_nonblocking(true).unwrap();
+    let ep = Endpoint::Ipc("/unused".into());
+    let hb = Heartbeat::new(0, 0, 0);
+    let c = Conn::new(
+        1,
+        Stream::Unix(a),
+        ep,
+        Origin::Accepted,
+        kind,
+        b"",
+        limits,
+        hb,
+        0,
+    );
+    (c, b)
+}
+
+fn peer_hello(minor: u8, socket_type: &[u8]) -> Vec<u8> {
+    let mut buf = [0u8; 128];
+    let mut n = zmtp::encode_greeting(&mut buf, Version { major: 3, minor }, false).unwrap();
+    n += zmtp::encode_ready(&mut buf[n..], &[(b"Socket-Type", socket_type)]).unwrap();
+    buf[..n].to_vec()
+}
+
+fn drain(s: &mut UnixStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+#[test]
+fn messages_wait_for_the_peers_ready() {
+    let (mut c, mut peer) = pair(SocketType::Push, Limits::default());
+    c.queue_message(&[], &[b"early"]);
+    c.flush();
+    let hello = drain(&mut peer);
+    assert_eq!(hello.len(), 64 + 2 + 25 + 1); // greeting + READY with Socket-Type=PUSH
+    assert!(c.has_pending() && !c.wants_write());
+    peer.write_all(&peer_hello(1, b"PULL")).unwrap();
+    let mut incoming = Vec::new();
+    c.read(0, &mut incoming);
+    assert!(matches!(incoming.as_slice(), [Incoming::Ready]));
+    assert!(c.ready && c.speaks_3_1());
+    assert_eq!(drain(&mut peer), b"\x00\x05early");
+}
+
+#[test]
+fn multipart_messages_are_reassembled() {
+    let (mut c, mut peer) = pair(SocketType::Pull, Limits::default());
+    let mut wire = peer_hello(0, b"PUSH");
+    let mut buf = vec![0u8; 70_000];
+    let n = zmtp::encode_frame(&mut buf, true, b"a").unwrap();
+    wire.extend_from_slice(&buf[..n]);
+    let big = vec![9u8; 65_000];
+    let n = zmtp::encode_frame(&mut buf, false, &big).unwrap();
+    wire.extend_from_slice(&buf[..n]);
+    peer.write_all(&wire).unwrap();
+    let mut incoming = Vec::new();
+    while incoming.len() < 2 {
+        c.read(0, &mut incoming);
+    }
+    assert!(!c.speaks_3_1());
+    match &incoming[1] {
+        Incoming::Message(frames) => assert_eq!(frames, &vec![b"a".to_vec(), big]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn limits_and_incompatible_peers_kill_the_connection() {
+    let limits = Limits {
+        max_frame: 10,
+        ..Limits::default()
+    };
+    let (mut c, mut peer) = pair(SocketType::Pull, limits);
+    let mut wire = peer_hello(1, b"PUSH");
+    wire.extend_from_slice(&[0x00, 11]);
+    peer.write_all(&wire).unwrap();
+    c.read(0, &mut Vec::new());
+    assert!(
+        c.dead
+            .as_deref()
+            .is_some_and(|r| r.starts_with("protocol error"))
+    );
+
+    let (mut c, mut peer) = pair(SocketType::Pull, Limits::default());
+    peer.write_all(&peer_hello(1, b"PUB")).unwrap();
+    c.read(0, &mut Vec::new());
+    assert!(
+        c.dead
+            .as_deref()
+            .is_some_and(|r| r.starts_with("incompatible"))
+    );
+}
+
+#[test]
+fn pings_are_answered_with_their_context() {
+    let (mut c, mut peer) = pair(SocketType::Rep, Limits::default());
+    c.flush();
+    drain(&mut peer);
+    let mut wire = peer_hello(1, b"REQ");
+    let mut buf = [0u8; 32];
+    let n = zmtp::encode_ping(&mut buf, 10, b"xyz").unwrap();
+    wire.extend_from_slice(&buf[..n]);
+    peer.write_all(&wire).unwrap();
+    c.read(0, &mut Vec::new());
+    c.flush();
+    let n = zmtp::encode_pong(&mut buf, b"xyz").unwrap();
+    assert_eq!(drain(&mut peer), &buf[..n]);
+}

@@ -1,0 +1,195 @@
+//! The `ringwire` CLI contract, driven as a subprocess.
+#![forbid(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ringwire");
+
+fn ipc(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let p = std::env::temp_dir().join(format!("rw-cli-{tag}-{}-{n}.sock", std::process::id()));
+    format!("ipc://{}", p.display())
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for the child with a watchdog (a hung CLI fails the test instead of hanging it).
+fn finish(mut child: Child) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("ringwire CLI did not exit");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let mut err = Vec::new();
+    child.stderr.take().unwrap().read_to_end(&mut err).unwrap();
+    Output {
+        status: child.wait().unwrap(),
+        stdout: out,
+        stderr: err,
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    let mut c = spawn(args);
+    drop(c.stdin.take());
+    finish(c)
+}
+
+#[test]
+fn req_rep_upper_and_echo() {
+    let ep = ipc("rep");
+    let rep = spawn(&["rep", "--bind", &ep, "--upper", "--count", "2"]);
+    for q in ["hello wörld 1", "second"] {
+        let out = run(&["req", "--connect", &ep, q, "--timeout-ms", "10000"]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{}\n", q.to_ascii_uppercase())
+        );
+    }
+    assert!(finish(rep).status.success());
+
+    let port = free_tcp_port();
+    let bind = format!("tcp://*:{port}");
+    let rep = spawn(&["rep", "--bind", &bind, "--echo", "--count", "1"]);
+    let out = run(&[
+        "req",
+        "--connect",
+        &format!("tcp://localhost:{port}"),
+        "same",
+    ]);
+    assert_eq!(out.stdout, b"same\n");
+    assert!(finish(rep).status.success());
+}
+
+#[test]
+fn pub_lines_reach_sub_with_topic_frames() {
+    let ep = ipc("pubsub");
+    let sub = spawn(&[
+        "sub",
+        "--bind",
+        &ep,
+        "--topic",
+        "a",
+        "--count",
+        "3",
+        "--timeout-ms",
+        "20000",
+    ]);
+    let mut publisher = spawn(&["pub", "--connect", &ep, "--topic", "a"]);
+    publisher
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"x\r\n\nlast")
+        .unwrap();
+    let out = finish(sub);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"a\tx\na\t\na\tlast\n");
+    assert!(finish(publisher).status.success());
+}
+
+#[test]
+fn pub_count_and_interval() {
+    let port = free_tcp_port();
+    let sub = spawn(&[
+        "sub",
+        "--bind",
+        &format!("tcp://127.0.0.1:{port}"),
+        "--count",
+        "2",
+        "--timeout-ms",
+        "20000",
+    ]);
+    let publisher = spawn(&[
+        "pub",
+        "--connect",
+        &format!("tcp://127.0.0.1:{port}"),
+        "--topic",
+        "t",
+        "--count",
+        "50",
+        "--interval-ms",
+        "20",
+        "--message",
+        "m",
+    ]);
+    let out = finish(sub);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"t\tm\nt\tm\n");
+    assert!(finish(publisher).status.success());
+}
+
+#[test]
+fn push_to_pull_connecting_first() {
+    let ep = ipc("push");
+    // The puller connects before anyone binds: it retries in the background.
+    let pull = spawn(&[
+        "pull",
+        "--connect",
+        &ep,
+        "--count",
+        "3",
+        "--timeout-ms",
+        "20000",
+    ]);
+    thread::sleep(Duration::from_millis(100));
+    let mut push = spawn(&["push", "--bind", &ep]);
+    push.stdin.take().unwrap().write_all(b"1\n2\n3\n").unwrap();
+    let out = finish(pull);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"1\n2\n3\n");
+    assert!(finish(push).status.success());
+}
+
+#[test]
+fn timeouts_exit_1() {
+    let out = run(&["sub", "--bind", &ipc("quiet"), "--timeout-ms", "100"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["pull", "--bind", &ipc("quiet2"), "--timeout-ms", "100"]);
+    assert_eq!(out.status.code(), Some(1));
+    let ep = ipc("norep");
+    let out = run(&["req", "--connect", &ep, "anyone?", "--timeout-ms", "100"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["sub"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["sub", "--bind", "a", "--connect", "b"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(run(&["sub", "--bind", "nonsense"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["pull", "--connect", "udp://x:1"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+}
