@@ -168,7 +168,6 @@ pub fn message_buffer(size: usize) -> Vec<u8> {
 }
 
 /// How long a handshake that has to retry (lazily connecting transports) keeps trying.
-#[cfg_attr(not(any(feature = "iceoryx2", feature = "libzmq")), allow(dead_code))]
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A name unique to this process and call, for segments, services and socket paths.

@@ -93,21 +93,31 @@ enum PeerCommand {
 /// Where the two processes run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Pin {
-    /// Leader on CPU 0, peer on CPU 1 (falls back to `none` on a single CPU).
+    /// Leader on the first CPU this process may use, peer on the second (falls back to `none`
+    /// with a single CPU).
     Split,
-    /// Both on CPU 0: every hand-over is a context switch (busy-spinning cases crawl).
+    /// Both on the first CPU: every hand-over is a context switch (busy-spinning cases crawl).
     Same,
     /// No pinning: the scheduler decides.
     None,
 }
 
+/// The CPUs this process may run on (its affinity mask), ascending.
+fn allowed_cpus() -> Vec<usize> {
+    match rustix::thread::sched_getaffinity(None) {
+        Ok(set) => (0..rustix::thread::CpuSet::MAX_CPU)
+            .filter(|&c| set.is_set(c))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 impl Pin {
     /// (leader CPU, peer CPU).
-    fn cpus(self) -> (Option<usize>, Option<usize>) {
-        let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-        match self {
-            Pin::Split if cpus >= 2 => (Some(0), Some(1)),
-            Pin::Same => (Some(0), Some(0)),
+    fn cpus(self, allowed: &[usize]) -> (Option<usize>, Option<usize>) {
+        match (self, allowed) {
+            (Pin::Split, [a, b, ..]) => (Some(*a), Some(*b)),
+            (Pin::Same, [a, ..]) => (Some(*a), Some(*a)),
             _ => (None, None),
         }
     }
@@ -120,6 +130,10 @@ fn pin_to(cpu: Option<usize>) -> Result<()> {
         rustix::thread::sched_setaffinity(None, &set).map_err(|e| fail("sched_setaffinity", e))?;
     }
     Ok(())
+}
+
+fn cpu_name(cpu: Option<usize>) -> String {
+    cpu.map_or_else(|| "any".to_string(), |c| c.to_string())
 }
 
 fn find(id: &str) -> Result<&'static dyn Transport> {
@@ -243,8 +257,9 @@ fn lead(cli: &Cli) -> Result<bool> {
             cli.case
         )));
     }
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    let (leader_cpu, peer_cpu) = cli.pin.cpus();
+    let allowed = allowed_cpus();
+    let cpus = allowed.len();
+    let (leader_cpu, peer_cpu) = cli.pin.cpus(&allowed);
     pin_to(leader_cpu)?;
     let cfg = Config {
         iters: cli.iters.max(1),
@@ -348,8 +363,13 @@ fn lead(cli: &Cli) -> Result<bool> {
     } else {
         println!(
             "# ringwire-bench: {} round trips per run after {} warm-up; {} msgs per throughput run; \
-             median of {repeat} run(s); pin={:?} (leader cpu {:?}, peer cpu {:?}); {cpus} cpus",
-            cfg.iters, cfg.warmup, cfg.thr_msgs, cli.pin, leader_cpu, peer_cpu
+             median of {repeat} run(s); pin={} (leader cpu {}, peer cpu {}); {cpus} cpus",
+            cfg.iters,
+            cfg.warmup,
+            cfg.thr_msgs,
+            format!("{:?}", cli.pin).to_lowercase(),
+            cpu_name(leader_cpu),
+            cpu_name(peer_cpu)
         );
         print!("{}", stats::table(&rows));
     }

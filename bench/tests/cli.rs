@@ -134,3 +134,46 @@ fn list_names_the_default_transports() {
         assert!(text.lines().any(|l| l.starts_with(id)), "{id} in {text}");
     }
 }
+
+#[test]
+fn ringwire_transports_complete_every_run() {
+    let out = bench(&[
+        "--case",
+        "ringwire-shm-adaptive,ringwire-zmtp-tcp,ringwire-zmtp-ipc",
+        "--iters",
+        "300",
+        "--warmup",
+        "30",
+        "--thr-msgs",
+        "5000",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "failed: {stderr}");
+    let json = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = json.lines().filter(|l| l.contains("\"case\"")).collect();
+    let seen: Vec<(&str, u64, bool)> = rows
+        .iter()
+        .map(|r| {
+            (
+                field(r, "case"),
+                number(r, "size"),
+                field(r, "msgs_per_sec") != "null",
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("\"ringwire-shm\"", 8, true),
+            ("\"ringwire-shm\"", 65536, false),
+            ("\"ringwire-zmtp\"", 8, true),
+            ("\"ringwire-zmtp\"", 65536, false),
+            ("\"ringwire-zmtp\"", 8, true),
+            ("\"ringwire-zmtp\"", 65536, false),
+        ]
+    );
+    for row in &rows {
+        assert_eq!(number(row, "samples"), 300, "{row}");
+    }
+}

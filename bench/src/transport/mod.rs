@@ -9,10 +9,13 @@ pub mod iceoryx2;
 #[cfg(feature = "libzmq")]
 pub mod libzmq;
 pub mod raw_socket;
+pub mod ringwire_shm;
+pub mod ringwire_zmtp;
 
 use crate::link::Transport;
 
-/// Every transport compiled in, in report order: limits first, then the peers, then ringwire.
+/// Every transport compiled in, in report order: the limits, then each peer followed by the
+/// ringwire transport measured against it.
 pub fn all() -> Vec<&'static dyn Transport> {
     #[cfg_attr(not(any(feature = "iceoryx2", feature = "libzmq")), allow(unused_mut))]
     let mut list: Vec<&'static dyn Transport> = vec![
@@ -23,7 +26,13 @@ pub fn all() -> Vec<&'static dyn Transport> {
     ];
     #[cfg(feature = "iceoryx2")]
     list.extend([&iceoryx2::BUSY as &dyn Transport, &iceoryx2::EVENT]);
+    list.extend([
+        &ringwire_shm::BUSY as &dyn Transport,
+        &ringwire_shm::BLOCKING,
+        &ringwire_shm::ADAPTIVE,
+    ]);
     #[cfg(feature = "libzmq")]
     list.extend([&libzmq::TCP as &dyn Transport, &libzmq::IPC]);
+    list.extend([&ringwire_zmtp::TCP as &dyn Transport, &ringwire_zmtp::IPC]);
     list
 }

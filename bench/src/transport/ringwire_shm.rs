@@ -1,0 +1,247 @@
+//! `ringwire-shm`: ringwire's shared-memory sockets (`ringwire::shm`), the same cases as
+//! [`super::iceoryx2`] so the two compare one to one, in each of ringwire's receive modes
+//! (`WaitMode::BusyPoll`, `Blocking` = futex at once, `Adaptive` = spin 50 µs then futex).
+//!
+//! Round trips: a PUB/SUB segment per direction (`ping`: leader publisher binds, peer
+//! subscriber connects; `pong` the other way round). Sending fills a loaned slot in place
+//! (`Publisher::loan_with`: one copy from the sender's buffer); receiving is `recv_with`, which
+//! hands the message in place after the subscriber's seqlock-checked copy out of the broadcast
+//! slot (a broadcast ring may overwrite a slot under a slow reader, so the reader copies).
+//!
+//! Throughput: a PUB never waits for subscribers (it overwrites and they count the loss), so
+//! the lossless one-way case uses PUSH/PULL instead (`FullPolicy::Block`: a full queue holds
+//! the sender back), sending with `Pusher::send_bytes` (which encodes straight into the slot:
+//! one copy) and receiving in place with `recv_with` (the slot is borrowed, not copied); the answers go back over a second PUSH/PULL queue.
+
+use std::time::{Duration, Instant};
+
+use ringwire::shm::{Publisher, Puller, Pusher, ShmOptions, Subscriber, WaitMode};
+
+use crate::link::{
+    BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Result, Transport, fail,
+    message_buffer, read_seq, stamp, unique_name,
+};
+
+/// Room per slot beyond the payload (frame header and slack).
+const SLOT_SLACK: usize = 64;
+/// Slots of the throughput queue.
+const THROUGHPUT_SLOTS: usize = 1024;
+
+/// One of ringwire's wait modes.
+pub struct RingwireShm {
+    mode: Mode,
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Busy,
+    Blocking,
+    Adaptive,
+}
+
+/// `WaitMode::BusyPoll`.
+pub const BUSY: RingwireShm = RingwireShm { mode: Mode::Busy };
+/// `WaitMode::Blocking`.
+pub const BLOCKING: RingwireShm = RingwireShm {
+    mode: Mode::Blocking,
+};
+/// `WaitMode::default()` (adaptive).
+pub const ADAPTIVE: RingwireShm = RingwireShm {
+    mode: Mode::Adaptive,
+};
+
+fn rerr(what: &'static str) -> impl FnOnce(ringwire::Error) -> BenchError {
+    move |e| fail(what, e)
+}
+
+enum Tx {
+    Pub(Publisher),
+    Push(Pusher),
+}
+
+enum Rx {
+    Sub(Subscriber),
+    Pull(Puller),
+}
+
+struct ShmLink {
+    tx: Tx,
+    rx: Rx,
+    buf: Vec<u8>,
+}
+
+impl ShmLink {
+    /// The next message's sequence number, or `None` if `timeout` passed first.
+    fn recv_within(&mut self, timeout: Option<Duration>) -> Result<Option<u64>> {
+        let got = match &mut self.rx {
+            Rx::Sub(s) => s.recv_with(timeout, |m| read_seq(m.payload())),
+            Rx::Pull(s) => s.recv_with(timeout, |m| read_seq(m.payload())),
+        };
+        match got {
+            Ok(seq) => seq.map(Some),
+            Err(ringwire::Error::Timeout | ringwire::Error::WouldBlock) => Ok(None),
+            Err(e) => Err(fail("ringwire shm recv", e)),
+        }
+    }
+}
+
+impl Link for ShmLink {
+    fn send(&mut self, seq: u64) -> Result<()> {
+        stamp(&mut self.buf, seq);
+        let msg = &self.buf[..];
+        match &mut self.tx {
+            Tx::Pub(p) => {
+                p.loan_with(|slot| {
+                    let dst = slot.get_mut(..msg.len())?;
+                    dst.copy_from_slice(msg);
+                    Some(msg.len())
+                })
+                .map_err(rerr("ringwire shm publish"))?;
+            }
+            // `send_bytes` encodes straight into the loaned slot (one copy). `Pusher::loan`
+            // is not used: under a sustained full queue it fails with `WouldBlock` even with
+            // `FullPolicy::Block` (it gives up after 1000 yields), while `send_bytes` waits.
+            Tx::Push(p) => p.send_bytes(msg).map_err(rerr("ringwire shm push"))?,
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self) -> Result<u64> {
+        loop {
+            if let Some(seq) = self.recv_within(None)? {
+                return Ok(seq);
+            }
+        }
+    }
+
+    /// A subscriber only sees what is published after it attached: probe every 10 ms.
+    fn handshake(&mut self) -> Result<()> {
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        while Instant::now() < deadline {
+            self.send(PROBE)?;
+            if self.recv_within(Some(Duration::from_millis(10)))? == Some(PROBE) {
+                return Ok(());
+            }
+        }
+        Err(BenchError("ringwire shm: the peer never answered".into()))
+    }
+}
+
+struct Pending {
+    link: ShmLink,
+    base: String,
+}
+
+impl Prepared for Pending {
+    fn address(&self) -> String {
+        self.base.clone()
+    }
+
+    fn accept(self: Box<Self>) -> Result<Box<dyn Link>> {
+        Ok(Box::new(self.link))
+    }
+}
+
+impl RingwireShm {
+    fn options(&self, params: Params) -> ShmOptions {
+        let wait = match self.mode {
+            Mode::Busy => WaitMode::BusyPoll,
+            Mode::Blocking => WaitMode::Blocking,
+            Mode::Adaptive => WaitMode::default(),
+        };
+        let options = ShmOptions::new()
+            .wait(wait)
+            .slot_size(params.size.max(8) + SLOT_SLACK)
+            .connect_timeout(CONNECT_TIMEOUT);
+        match params.kind {
+            Kind::Rtt => options,
+            Kind::Throughput => options.slot_count(THROUGHPUT_SLOTS),
+        }
+    }
+
+    /// This side's sockets; `leader` binds both segments.
+    fn open(&self, base: &str, params: Params, leader: bool) -> Result<ShmLink> {
+        let o = self.options(params);
+        let ping = format!("shm://{base}-ping");
+        let pong = format!("shm://{base}-pong");
+        let sub = |ep: &str, bind: bool| -> Result<Rx> {
+            let b = Subscriber::builder().options(o.clone());
+            let mut s = if bind { b.bind(ep) } else { b.connect(ep) }
+                .map_err(rerr("ringwire shm subscriber"))?;
+            s.subscribe(b"");
+            Ok(Rx::Sub(s))
+        };
+        let publisher = |ep: &str, bind: bool| -> Result<Tx> {
+            let b = Publisher::builder().options(o.clone());
+            Ok(Tx::Pub(
+                if bind { b.bind(ep) } else { b.connect(ep) }
+                    .map_err(rerr("ringwire shm publisher"))?,
+            ))
+        };
+        let pull = |ep: &str, bind: bool| -> Result<Rx> {
+            let b = Puller::builder().options(o.clone());
+            Ok(Rx::Pull(
+                if bind { b.bind(ep) } else { b.connect(ep) }
+                    .map_err(rerr("ringwire shm puller"))?,
+            ))
+        };
+        let push = |ep: &str, bind: bool| -> Result<Tx> {
+            let b = Pusher::builder().options(o.clone());
+            Ok(Tx::Push(
+                if bind { b.bind(ep) } else { b.connect(ep) }
+                    .map_err(rerr("ringwire shm pusher"))?,
+            ))
+        };
+        let (tx, rx) = match (params.kind, leader) {
+            (Kind::Rtt, true) => (publisher(&ping, true)?, sub(&pong, true)?),
+            (Kind::Rtt, false) => (publisher(&pong, false)?, sub(&ping, false)?),
+            (Kind::Throughput, true) => (push(&ping, true)?, pull(&pong, true)?),
+            (Kind::Throughput, false) => (push(&pong, false)?, pull(&ping, false)?),
+        };
+        Ok(ShmLink {
+            tx,
+            rx,
+            buf: message_buffer(params.size),
+        })
+    }
+}
+
+impl Transport for RingwireShm {
+    fn id(&self) -> &'static str {
+        match self.mode {
+            Mode::Busy => "ringwire-shm-busy",
+            Mode::Blocking => "ringwire-shm-blocking",
+            Mode::Adaptive => "ringwire-shm-adaptive",
+        }
+    }
+
+    fn group(&self) -> &'static str {
+        "ringwire-shm"
+    }
+
+    fn label(&self) -> &'static str {
+        match self.mode {
+            Mode::Busy => "busy poll: PUB/SUB, PUSH/PULL",
+            Mode::Blocking => "futex wait: PUB/SUB, PUSH/PULL",
+            Mode::Adaptive => "adaptive: PUB/SUB, PUSH/PULL",
+        }
+    }
+
+    fn rtt_sizes(&self) -> &'static [usize] {
+        &[8, 65536]
+    }
+
+    fn throughput(&self) -> bool {
+        true
+    }
+
+    fn prepare(&self, params: Params) -> Result<Box<dyn Prepared>> {
+        let base = unique_name("shm");
+        let link = self.open(&base, params, true)?;
+        Ok(Box::new(Pending { link, base }))
+    }
+
+    fn connect(&self, address: &str, params: Params) -> Result<Box<dyn Link>> {
+        Ok(Box::new(self.open(address, params, false)?))
+    }
+}
