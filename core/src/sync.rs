@@ -21,7 +21,8 @@
 //! implements them with a short critical section (single-core MCUs) or a global lock table — both
 //! fine for a process-local region on firmware. Such emulated atomics are **not** valid across
 //! processes, so a shared mapping between processes is only sound where
-//! [`SHARED_ATOMICS_LOCK_FREE`] is true (every 64-bit host; the platform crate checks it).
+//! [`SHARED_ATOMICS_LOCK_FREE`] is true (every 64-bit host; a platform mapping a segment into
+//! several processes should refuse to do so where it is false).
 //! The futex event word stays 32-bit, as futexes require.
 
 #[cfg(loom)]
