@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Keeps the benchmark's optional peers building and running: installs libzmq3-dev (for the
-# `libzmq` feature), lints and documents ringwire-bench with every feature, and runs the iceoryx2 and libzmq
-# cases once with tiny counts (a smoke run: it checks that both processes connect and every run
+# `libzmq` feature), lints and documents ringwire-bench with every feature, and runs the
+# iceoryx2 and libzmq cases once with tiny counts (a smoke run: it checks that both processes connect and every run
 # completes, not how fast anything is). The default workspace build never needs these.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -18,8 +18,8 @@
 use std::time::Instant;
 
 use crate::link::{
-    BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Result, Transport, fail,
-    message_buffer, read_seq, stamp, unique_name,
+    BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, RemoveOnDrop, Result,
+    Transport, fail, ipc_path, message_buffer, read_seq, stamp, unique_name,
 };
 
 /// How long closing a socket may wait for unsent messages.
@@ -47,6 +47,8 @@ struct ZmqLink {
     msg: zmq::Message,
     // Dropped last: terminating the context waits for its sockets.
     _ctx: zmq::Context,
+    /// The leader's `ipc://` socket files (libzmq leaves them behind).
+    _files: Vec<RemoveOnDrop>,
 }
 
 impl ZmqLink {
@@ -182,12 +184,17 @@ impl Transport for Libzmq {
                 (publisher, Some(pull), address)
             }
         };
+        let files = address
+            .split(' ')
+            .map(|ep| RemoveOnDrop(ipc_path(ep)))
+            .collect();
         let link = ZmqLink {
             tx,
             rx,
             buf: message_buffer(params.size),
             msg: zmq::Message::new(),
             _ctx: ctx,
+            _files: files,
         };
         Ok(Box::new(Pending { link, address }))
     }
@@ -219,6 +226,7 @@ impl Transport for Libzmq {
             buf: message_buffer(params.size),
             msg: zmq::Message::new(),
             _ctx: ctx,
+            _files: Vec::new(),
         }))
     }
 }
