@@ -170,22 +170,6 @@ pub fn message_buffer(size: usize) -> Vec<u8> {
 /// How long a handshake that has to retry (lazily connecting transports) keeps trying.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A filesystem path (a socket file) the leader removes when its link is dropped.
-pub struct RemoveOnDrop(pub Option<std::path::PathBuf>);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Some(path) = &self.0 {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// The path of an `ipc://` endpoint, for [`RemoveOnDrop`].
-pub fn ipc_path(endpoint: &str) -> Option<std::path::PathBuf> {
-    endpoint.strip_prefix("ipc://").map(Into::into)
-}
-
 /// A name unique to this process and call, for segments, services and socket paths.
 pub fn unique_name(what: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -18,8 +18,8 @@
 use std::time::Instant;
 
 use crate::link::{
-    BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, RemoveOnDrop, Result,
-    Transport, fail, ipc_path, message_buffer, read_seq, stamp, unique_name,
+    BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Result, Transport, fail,
+    message_buffer, read_seq, stamp, unique_name,
 };
 
 /// How long closing a socket may wait for unsent messages.
@@ -109,6 +109,22 @@ fn bound_endpoint(s: &zmq::Socket) -> Result<String> {
     s.get_last_endpoint()
         .map_err(zmq_err("zmq last endpoint"))?
         .map_err(|_| BenchError("zmq endpoint is not UTF-8".into()))
+}
+
+/// An `ipc://` socket file the leader removes when its link is dropped (libzmq leaves it).
+struct RemoveOnDrop(Option<std::path::PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The path of an `ipc://` endpoint, for [`RemoveOnDrop`].
+fn ipc_path(endpoint: &str) -> Option<std::path::PathBuf> {
+    endpoint.strip_prefix("ipc://").map(Into::into)
 }
 
 struct Pending {

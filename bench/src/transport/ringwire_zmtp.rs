@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use ringwire::zmtp::{HwmPolicy, Pub, Pull, Push, Rep, Req, Sub};
 
 use crate::link::{
-    BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, RemoveOnDrop, Result,
-    Transport, fail, ipc_path, message_buffer, read_seq, stamp, unique_name,
+    BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Result, Transport, fail,
+    message_buffer, read_seq, stamp, unique_name,
 };
 
 /// ringwire ZMTP over one kind of endpoint.
@@ -45,8 +45,6 @@ enum Sockets {
 struct ZmtpLink {
     sockets: Sockets,
     buf: Vec<u8>,
-    /// The leader's `ipc://` socket files, removed after the sockets close.
-    _files: Vec<RemoveOnDrop>,
 }
 
 impl Link for ZmtpLink {
@@ -210,10 +208,6 @@ impl Transport for RingwireZmtp {
         let link = ZmtpLink {
             sockets,
             buf: message_buffer(params.size),
-            _files: address
-                .split(' ')
-                .map(|ep| RemoveOnDrop(ipc_path(ep)))
-                .collect(),
         };
         Ok(Box::new(Pending { link, address }))
     }
@@ -237,7 +231,6 @@ impl Transport for RingwireZmtp {
         Ok(Box::new(ZmtpLink {
             sockets,
             buf: message_buffer(params.size),
-            _files: Vec::new(),
         }))
     }
 }
