@@ -132,10 +132,6 @@ fn pin_to(cpu: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-fn cpu_name(cpu: Option<usize>) -> String {
-    cpu.map_or_else(|| "any".to_string(), |c| c.to_string())
-}
-
 fn find(id: &str) -> Result<&'static dyn Transport> {
     transport::all()
         .into_iter()
@@ -358,19 +354,19 @@ fn lead(cli: &Cli) -> Result<bool> {
             runs: s.rtt.len().max(s.rates.len()),
         })
         .collect();
+    let setup = stats::Setup {
+        iters: cfg.iters,
+        warmup: cfg.warmup,
+        thr_msgs: cfg.thr_msgs,
+        repeat,
+        pin: format!("{:?}", cli.pin).to_lowercase(),
+        cpus: (leader_cpu, peer_cpu),
+        available_cpus: cpus,
+    };
     if cli.json {
-        print!("{}", stats::json(&rows));
+        print!("{}", stats::json(&setup, &rows));
     } else {
-        println!(
-            "# ringwire-bench: {} round trips per run after {} warm-up; {} msgs per throughput run; \
-             median of {repeat} run(s); pin={} (leader cpu {}, peer cpu {}); {cpus} cpus",
-            cfg.iters,
-            cfg.warmup,
-            cfg.thr_msgs,
-            format!("{:?}", cli.pin).to_lowercase(),
-            cpu_name(leader_cpu),
-            cpu_name(peer_cpu)
-        );
+        println!("{}", setup.header());
         print!("{}", stats::table(&rows));
     }
     Ok(ok)

@@ -192,9 +192,69 @@ fn json_str(s: &str) -> String {
     out
 }
 
-/// The report as a JSON document: `{"rows": [...]}`, times in nanoseconds, `null` where not
-/// measured.
-pub fn json(rows: &[Row]) -> String {
+/// How the numbers of a report were taken.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setup {
+    /// Recorded round trips per run.
+    pub iters: u64,
+    /// Unrecorded round trips before them.
+    pub warmup: u64,
+    /// Messages per throughput run.
+    pub thr_msgs: u64,
+    /// Runs per case (statistics are medians over them).
+    pub repeat: usize,
+    /// `--pin` setting.
+    pub pin: String,
+    /// CPU of the leader and of the peer, if pinned.
+    pub cpus: (Option<usize>, Option<usize>),
+    /// CPUs this process may use.
+    pub available_cpus: usize,
+}
+
+fn cpu_name(cpu: Option<usize>) -> String {
+    cpu.map_or_else(|| "any".to_string(), |c| c.to_string())
+}
+
+fn cpu_json(cpu: Option<usize>) -> String {
+    cpu.map_or_else(|| "null".to_string(), |c| c.to_string())
+}
+
+impl Setup {
+    /// The comment line printed above the table.
+    pub fn header(&self) -> String {
+        format!(
+            "# ringwire-bench: {} round trips per run after {} warm-up; {} msgs per throughput \
+             run; median of {} run(s); pin={} (leader cpu {}, peer cpu {}); {} cpus",
+            self.iters,
+            self.warmup,
+            self.thr_msgs,
+            self.repeat,
+            self.pin,
+            cpu_name(self.cpus.0),
+            cpu_name(self.cpus.1),
+            self.available_cpus
+        )
+    }
+
+    fn json(&self) -> String {
+        format!(
+            "{{\"iters\": {}, \"warmup\": {}, \"thr_msgs\": {}, \"repeat\": {}, \"pin\": {}, \
+             \"leader_cpu\": {}, \"peer_cpu\": {}, \"available_cpus\": {}}}",
+            self.iters,
+            self.warmup,
+            self.thr_msgs,
+            self.repeat,
+            json_str(&self.pin),
+            cpu_json(self.cpus.0),
+            cpu_json(self.cpus.1),
+            self.available_cpus
+        )
+    }
+}
+
+/// The report as a JSON document: `{"setup": {...}, "rows": [...]}`, times in nanoseconds,
+/// `null` where not measured.
+pub fn json(setup: &Setup, rows: &[Row]) -> String {
     let items: Vec<String> = rows
         .iter()
         .map(|r| {
@@ -217,7 +277,11 @@ pub fn json(rows: &[Row]) -> String {
             )
         })
         .collect();
-    format!("{{\n  \"rows\": [\n{}\n  ]\n}}\n", items.join(",\n"))
+    format!(
+        "{{\n  \"setup\": {},\n  \"rows\": [\n{}\n  ]\n}}\n",
+        setup.json(),
+        items.join(",\n")
+    )
 }
 
 #[cfg(test)]
@@ -287,7 +351,22 @@ mod tests {
         let end = lines[0].find("size").unwrap() + 4;
         assert!(lines[2][..end].ends_with("8 B"));
         assert!(lines[3][..end].ends_with("64 KiB"));
-        let j = json(&rows);
+        let setup = Setup {
+            iters: 3,
+            warmup: 1,
+            thr_msgs: 10,
+            repeat: 1,
+            pin: "split".into(),
+            cpus: (Some(0), None),
+            available_cpus: 2,
+        };
+        assert!(
+            setup
+                .header()
+                .contains("pin=split (leader cpu 0, peer cpu any); 2 cpus")
+        );
+        let j = json(&setup, &rows);
+        assert!(j.contains(r#""pin": "split", "leader_cpu": 0, "peer_cpu": null"#));
         assert!(j.contains(r#""transport": "atomic \"word\"""#));
         assert!(j.contains(r#""rtt": null, "msgs_per_sec": 1234567"#));
         assert!(j.contains(r#""p999_ns": 12000000"#));

@@ -47,6 +47,8 @@ struct ZmqLink {
     msg: zmq::Message,
     // Dropped last: terminating the context waits for its sockets.
     _ctx: zmq::Context,
+    /// The leader's `ipc://` socket files (libzmq leaves them behind).
+    _files: Vec<RemoveOnDrop>,
 }
 
 impl ZmqLink {
@@ -107,6 +109,22 @@ fn bound_endpoint(s: &zmq::Socket) -> Result<String> {
     s.get_last_endpoint()
         .map_err(zmq_err("zmq last endpoint"))?
         .map_err(|_| BenchError("zmq endpoint is not UTF-8".into()))
+}
+
+/// An `ipc://` socket file the leader removes when its link is dropped (libzmq leaves it).
+struct RemoveOnDrop(Option<std::path::PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The path of an `ipc://` endpoint, for [`RemoveOnDrop`].
+fn ipc_path(endpoint: &str) -> Option<std::path::PathBuf> {
+    endpoint.strip_prefix("ipc://").map(Into::into)
 }
 
 struct Pending {
@@ -182,12 +200,17 @@ impl Transport for Libzmq {
                 (publisher, Some(pull), address)
             }
         };
+        let files = address
+            .split(' ')
+            .map(|ep| RemoveOnDrop(ipc_path(ep)))
+            .collect();
         let link = ZmqLink {
             tx,
             rx,
             buf: message_buffer(params.size),
             msg: zmq::Message::new(),
             _ctx: ctx,
+            _files: files,
         };
         Ok(Box::new(Pending { link, address }))
     }
@@ -219,6 +242,7 @@ impl Transport for Libzmq {
             buf: message_buffer(params.size),
             msg: zmq::Message::new(),
             _ctx: ctx,
+            _files: Vec::new(),
         }))
     }
 }

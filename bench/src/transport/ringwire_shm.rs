@@ -1,5 +1,5 @@
 //! `ringwire-shm`: ringwire's shared-memory sockets (`ringwire::shm`), the same cases as
-//! [`super::iceoryx2`] so the two compare one to one, in each of ringwire's receive modes
+//! the `iceoryx2` transport so the two compare one to one, in each of ringwire's receive modes
 //! (`WaitMode::BusyPoll`, `Blocking` = futex at once, `Adaptive` = spin 50 µs then futex).
 //!
 //! Round trips: a PUB/SUB segment per direction (`ping`: leader publisher binds, peer

@@ -1,5 +1,5 @@
 //! `ringwire-zmtp`: ringwire's own ZMTP 3.1 sockets (`ringwire::zmtp`) over `tcp://` and
-//! `ipc://`, the same cases as [`super::libzmq`] so the two compare one to one.
+//! `ipc://`, the same cases as the `libzmq` transport so the two compare one to one.
 //!
 //! Round trips: REQ (leader, binds) and REP (peer, connects), `send_bytes` / `recv_bytes`.
 //! Throughput: PUB (leader, binds, `HwmPolicy::Block` so that nothing is dropped) to SUB (peer,
