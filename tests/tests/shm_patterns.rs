@@ -334,13 +334,27 @@ fn loans_wait_for_room_per_the_full_policy() {
         l[0] = 2;
         l.commit(1).unwrap();
     });
-    std::thread::sleep(Duration::from_millis(20));
+    // A sustained full queue (far longer than a bounded retry of ~1000 yields lasts): the
+    // blocked loan must keep waiting rather than give up with `WouldBlock`.
+    std::thread::sleep(Duration::from_millis(300));
     let mut got = Vec::new();
     for _ in 0..3 {
         got.push(pull.recv_bytes().unwrap()[0]);
     }
     t.join().unwrap();
     assert_eq!(got, vec![0, 1, 2]);
+
+    // `BlockFor(d)` on a queue that stays full ends in `Timeout`, not `WouldBlock`.
+    let e3 = ep("loan-block-for");
+    let opts = ShmOptions::new()
+        .slot_count(2)
+        .full(FullPolicy::BlockFor(Duration::from_millis(100)));
+    let mut push = Pusher::builder().options(opts).bind(&e3).unwrap();
+    let _pull = Puller::connect(&e3).unwrap();
+    push.loan().unwrap().commit(1).unwrap();
+    push.loan().unwrap().commit(1).unwrap();
+    assert!(matches!(push.loan(), Err(Error::Timeout)));
+    assert!(matches!(push.loan_with(|_| Some(0)), Err(Error::Timeout)));
 }
 
 #[test]
