@@ -118,33 +118,38 @@ fn drive(shared: &Shared, ep: &OwnedFd) {
         if shared.stop.load(Ordering::Relaxed) {
             break;
         }
-        if events.iter().any(|ev| ev.data.u64() == WAKER) {
-            // Bytes were corked: give the burst a moment to grow, then write it.
-            loop {
-                thread::sleep(CORK_DELAY);
-                match shared.engine.try_lock() {
-                    Ok(mut e) => {
-                        e.flush_all();
-                        e.drain_waker();
-                        break;
-                    }
-                    Err(TryLockError::Poisoned(p)) => {
-                        p.into_inner().flush_all();
-                        break;
-                    }
-                    Err(TryLockError::WouldBlock) => {}
-                }
-            }
-            continue;
+        let corked = events.iter().any(|ev| ev.data.u64() == WAKER);
+        if corked {
+            // Bytes were corked: give the burst a moment to grow, then write them.
+            thread::sleep(CORK_DELAY);
         }
-        match shared.engine.try_lock() {
-            Ok(mut e) => {
-                let _ = e.pump(Some(Instant::now()));
+        // An edge-triggered event is reported once: if the owner holds the engine it
+        // may not look at this descriptor before it lets go (a publisher returning from
+        // a send), so retry with a growing pause rather than wait for the next tick.
+        let missed = !events.is_empty();
+        let mut pause = CORK_DELAY;
+        loop {
+            let mut e = match shared.engine.try_lock() {
+                Ok(e) => e,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    // Corked bytes are always written (nobody else may); other events
+                    // give up after about a tick, when the tick's pump takes over.
+                    let gave_up = !corked && pause >= TICK;
+                    if !missed || gave_up || shared.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    thread::sleep(pause);
+                    pause = (pause * 2).min(TICK);
+                    continue;
+                }
+            };
+            if corked {
+                e.drain_waker();
+                e.flush_all();
             }
-            Err(TryLockError::Poisoned(p)) => {
-                let _ = p.into_inner().pump(Some(Instant::now()));
-            }
-            Err(TryLockError::WouldBlock) => {}
+            let _ = e.pump(Some(Instant::now()));
+            break;
         }
     }
 }

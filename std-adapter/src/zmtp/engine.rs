@@ -494,6 +494,26 @@ impl Engine {
         self.sync_all();
     }
 
+    /// Writes every pending buffer and waits until the kernel has taken all of it,
+    /// pumping (accepts, reads, handshakes) meanwhile. Bytes held behind a running
+    /// handshake count: they wait for the handshake (bounded by the handshake timeout).
+    /// Gives [`Error::Timeout`] when the send timeout passes first; a connection that
+    /// dies meanwhile no longer counts (its bytes are lost, as its peer is).
+    pub fn flush_blocking(&mut self) -> Result<()> {
+        let deadline = self.opts.send_timeout.map(|t| Instant::now() + t);
+        let pending = |e: &Engine| {
+            e.conns
+                .iter()
+                .flatten()
+                .any(|c| c.has_pending() && c.dead.is_none())
+        };
+        if self.wait(deadline, |e| !pending(e))? {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
+    }
+
     fn flush_each(&mut self) {
         for c in self.conns.iter_mut().flatten() {
             if c.has_pending() {

@@ -29,7 +29,10 @@
 //! to back (within 5 µs of the previous one) are *corked*: they only append, and the
 //! driver writes the whole burst about 30 µs later in one `write` (or the buffer is
 //! written as soon as 64 KiB accumulate), so a fast publisher makes one system call per
-//! hundreds of small messages. [`Options::batch`] corks every send. Messages queued
+//! hundreds of small messages. [`Options::batch`] corks every send. Nothing needs a
+//! flush to be delivered (the driver writes what a quiet socket left, retrying an
+//! edge-triggered event it saw while the owner held the engine); [`Pub::flush`] waits
+//! until the kernel has taken every queued byte, bounded by the send timeout. Messages queued
 //! on a connection whose handshake is still running wait behind our greeting until
 //! the peer's READY arrives (libzmq rejects frames that arrive earlier).
 //!

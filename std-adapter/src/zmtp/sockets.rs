@@ -121,12 +121,15 @@ macro_rules! common {
                 e.active_conns()
             }
 
-            /// Writes queued bytes now (needed after a burst when batching is on).
+            /// Writes every queued message and waits until the kernel has taken all of
+            /// it (a peer still handshaking is waited for). Gives [`Error::Timeout`] when
+            /// the send timeout (none by default) passes first: a peer that stopped reading
+            /// holds the rest. Not needed for delivery: the idle-time driver writes what a
+            /// quiet socket left behind; `flush` is for knowing it has left.
             pub fn flush(&mut self) -> Result<()> {
                 let mut guard = self.h.lock();
                 let e = &mut *guard;
-                e.flush_all();
-                e.pump(Some(Instant::now()))
+                e.flush_blocking()
             }
 
             /// Makes progress without blocking: accepts, handshakes, reads, writes, timers.
