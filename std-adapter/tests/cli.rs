@@ -193,3 +193,88 @@ fn usage_errors_exit_2() {
     );
     assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
 }
+
+/// Runs `ringwire bench` with tiny counts (it re-executes itself as its peer).
+fn bench(extra: &[&str]) -> Output {
+    let mut args = vec![
+        "bench",
+        "--iters",
+        "40",
+        "--warmup",
+        "4",
+        "--thr-msgs",
+        "200",
+        "--size",
+        "8,1024",
+        "--mode",
+        "busy,blocking",
+        "--timeout",
+        "25",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn bench_prints_one_table_row_per_mode_and_size() {
+    let out = bench(&[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("# ") && lines[0].contains("40 round trips"));
+    let header: Vec<&str> = lines[1].split("  ").filter(|c| !c.is_empty()).collect();
+    let header: Vec<&str> = header.iter().map(|c| c.trim()).collect();
+    assert_eq!(
+        header,
+        [
+            "case",
+            "transport",
+            "size",
+            "rtt p50",
+            "rtt p99",
+            "rtt p99.9",
+            "one-way msg/s"
+        ]
+    );
+    let rows: Vec<&str> = lines[3..].to_vec();
+    assert_eq!(rows.len(), 4, "{text}");
+    for (row, (mode, size)) in rows.iter().zip([
+        ("busy poll", "8 B"),
+        ("busy poll", "1 KiB"),
+        ("futex wait", "8 B"),
+        ("futex wait", "1 KiB"),
+    ]) {
+        assert!(
+            row.starts_with("ringwire-shm") && row.contains(mode),
+            "{row}"
+        );
+        assert!(row.contains(&format!(" {size} ")), "{row}");
+        // Three latencies, each a number and a unit; throughput only on the 8-byte rows.
+        let units =
+            row.matches(" ns").count() + row.matches(" us").count() + row.matches(" ms").count();
+        assert_eq!(units, 3, "{row}");
+        assert_eq!(row.trim_end().ends_with(" -"), size != "8 B", "{row}");
+    }
+}
+
+#[test]
+fn bench_json_has_the_requested_samples() {
+    let out = bench(&["--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("\"iters\": 40"), "{text}");
+    assert_eq!(text.matches("\"samples\": 40,").count(), 4, "{text}");
+    assert_eq!(text.matches("\"msgs_per_sec\": null").count(), 2, "{text}");
+    assert_eq!(
+        text.matches("\"case\": \"ringwire-shm\"").count(),
+        4,
+        "{text}"
+    );
+}
+
+#[test]
+fn bench_rejects_sizes_below_the_sequence_number() {
+    let out = run(&["bench", "--size", "4"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--size 4"));
+}

@@ -25,7 +25,7 @@ use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
 
-use crate::link::{
+use ringwire::bench::link::{
     BenchError, Kind, Link, PROBE, Params, Prepared, Result, Transport, fail, message_buffer,
     read_seq, stamp, unique_name,
 };
@@ -180,7 +180,7 @@ impl Link for IceLink {
 
     /// Ports connect lazily: probe every 10 ms until the peer's echo arrives.
     fn handshake(&mut self) -> Result<()> {
-        let deadline = Instant::now() + crate::link::CONNECT_TIMEOUT;
+        let deadline = Instant::now() + ringwire::bench::link::CONNECT_TIMEOUT;
         while Instant::now() < deadline {
             self.send(PROBE)?;
             let retry = Instant::now() + Duration::from_millis(10);

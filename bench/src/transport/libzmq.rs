@@ -17,7 +17,7 @@
 
 use std::time::Instant;
 
-use crate::link::{
+use ringwire::bench::link::{
     BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Result, Transport, fail,
     message_buffer, read_seq, stamp, unique_name,
 };

@@ -9,10 +9,9 @@ pub mod iceoryx2;
 #[cfg(feature = "libzmq")]
 pub mod libzmq;
 pub mod raw_socket;
-pub mod ringwire_shm;
 pub mod ringwire_zmtp;
 
-use crate::link::Transport;
+use ringwire::bench::{Transport, shm as ringwire_shm};
 
 /// Every transport compiled in, in report order: the limits, then each peer followed by the
 /// ringwire transport measured against it.

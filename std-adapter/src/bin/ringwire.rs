@@ -1,5 +1,6 @@
 //! The `ringwire` command-line tool: publish, subscribe, request, reply, push and pull
-//! from a shell, against ringwire or any ZeroMQ peer.
+//! from a shell, against ringwire or any ZeroMQ peer; `ringwire bench` measures the
+//! shared-memory round trip.
 //!
 //! Exit status: 0 success, 1 timeout, 2 usage error (bad arguments or endpoint),
 //! 3 runtime failure (e.g. the address is in use). Received messages print one per
@@ -7,6 +8,9 @@
 //! and a trailing `\r`, empty lines are empty frames, and a last line without a
 //! newline still counts.
 #![forbid(unsafe_code)]
+
+#[path = "ringwire/bench.rs"]
+mod bench;
 
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
@@ -38,6 +42,12 @@ struct Place {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Measure the shm:// round trip (p50/p99/p99.9) and throughput against a copy of this
+    /// program; a few seconds with the defaults.
+    Bench(bench::BenchArgs),
+    /// The benchmark's peer process (started by `ringwire bench`).
+    #[command(hide = true)]
+    BenchPeer(bench::PeerArgs),
     /// Print messages whose first frame starts with a --topic prefix (all if none).
     Sub {
         #[command(flatten)]
@@ -116,6 +126,14 @@ enum Failure {
     Timeout,
     Usage(String),
     Runtime(Error),
+    /// A benchmark run failed (already reported, or with this message).
+    Bench(String),
+}
+
+impl From<ringwire::bench::BenchError> for Failure {
+    fn from(e: ringwire::bench::BenchError) -> Self {
+        Failure::Bench(e.0)
+    }
 }
 
 impl From<Error> for Failure {
@@ -237,6 +255,11 @@ fn print_until(
 
 fn run(cmd: Command) -> Result<(), Failure> {
     match cmd {
+        Command::Bench(args) => match bench::lead(&args)? {
+            true => Ok(()),
+            false => Err(Failure::Bench("a benchmark run failed".into())),
+        },
+        Command::BenchPeer(args) => Ok(bench::peer(&args)?),
         Command::Sub {
             place,
             topic,
@@ -372,6 +395,10 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Runtime(e)) => {
+            eprintln!("ringwire: {e}");
+            ExitCode::from(3)
+        }
+        Err(Failure::Bench(e)) => {
             eprintln!("ringwire: {e}");
             ExitCode::from(3)
         }

@@ -15,9 +15,9 @@
 
 use std::time::{Duration, Instant};
 
-use ringwire::shm::{Publisher, Puller, Pusher, ShmOptions, Subscriber, WaitMode};
+use crate::shm::{Publisher, Puller, Pusher, ShmOptions, Subscriber, WaitMode};
 
-use crate::link::{
+use crate::bench::link::{
     BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Result, Transport, fail,
     message_buffer, read_seq, stamp, unique_name,
 };
@@ -50,7 +50,7 @@ pub const ADAPTIVE: RingwireShm = RingwireShm {
     mode: Mode::Adaptive,
 };
 
-fn rerr(what: &'static str) -> impl FnOnce(ringwire::Error) -> BenchError {
+fn rerr(what: &'static str) -> impl FnOnce(crate::Error) -> BenchError {
     move |e| fail(what, e)
 }
 
@@ -79,7 +79,7 @@ impl ShmLink {
         };
         match got {
             Ok(seq) => seq.map(Some),
-            Err(ringwire::Error::Timeout | ringwire::Error::WouldBlock) => Ok(None),
+            Err(crate::Error::Timeout | crate::Error::WouldBlock) => Ok(None),
             Err(e) => Err(fail("ringwire shm recv", e)),
         }
     }

@@ -8,7 +8,7 @@
 //! [`connect`](Transport::connect)s. Both sides then hold a [`Link`]: a bidirectional message
 //! channel whose messages are `size` bytes long and carry a `u64` sequence number in their first
 //! eight bytes (little endian). Everything else — round trips, throughput, percentiles — is
-//! written once, in [`crate::measure`], against these traits, so adding a transport is one
+//! written once, in [`crate::bench::measure`], against these traits, so adding a transport is one
 //! small module.
 
 use std::fmt;

@@ -1,0 +1,120 @@
+//! `ringwire bench`: the shared-memory round trip and throughput, measured between this
+//! process and a copy of itself (started with the hidden `bench-peer` subcommand), with the
+//! engine of `ringwire::bench`. Defaults finish in a few seconds.
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use ringwire::bench::{self, BenchError, Case, Kind, Options, Params, Pin, Transport, shm};
+
+/// Arguments of `ringwire bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Recorded round trips per run.
+    #[arg(long, default_value_t = 20_000)]
+    iters: u64,
+    /// Unrecorded round trips before them.
+    #[arg(long, default_value_t = 2_000)]
+    warmup: u64,
+    /// Round-trip message sizes in bytes, comma-separated (at least 8).
+    #[arg(long, value_delimiter = ',', default_values_t = [8usize, 65536])]
+    size: Vec<usize>,
+    /// Receive modes to measure, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Mode::Busy, Mode::Blocking, Mode::Adaptive])]
+    mode: Vec<Mode>,
+    /// Messages per throughput run (8-byte PUSH/PULL; 0 skips throughput).
+    #[arg(long, default_value_t = 200_000)]
+    thr_msgs: u64,
+    /// Runs of every case; the table shows the median of each statistic.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Seconds after which a run counts as hung (the peer is killed, exit 3).
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+/// A receive mode of `ringwire::shm`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// `WaitMode::BusyPoll`: spin on the ring.
+    Busy,
+    /// `WaitMode::Blocking`: sleep on the futex at once.
+    Blocking,
+    /// `WaitMode::default()`: spin briefly, then the futex.
+    Adaptive,
+}
+
+impl Mode {
+    fn transport(self) -> &'static dyn Transport {
+        match self {
+            Mode::Busy => &shm::BUSY,
+            Mode::Blocking => &shm::BLOCKING,
+            Mode::Adaptive => &shm::ADAPTIVE,
+        }
+    }
+}
+
+/// Arguments of the hidden `bench-peer` subcommand (the leader passes them).
+#[derive(Args, Debug)]
+pub struct PeerArgs {
+    #[arg(long)]
+    transport: String,
+    #[arg(long)]
+    address: String,
+    #[arg(long)]
+    size: usize,
+    #[arg(long)]
+    kind: String,
+    #[arg(long)]
+    cpu: Option<usize>,
+}
+
+/// Every transport `ringwire bench` can measure (the peer looks its id up here).
+fn transports() -> Vec<&'static dyn Transport> {
+    [Mode::Busy, Mode::Blocking, Mode::Adaptive]
+        .into_iter()
+        .map(Mode::transport)
+        .collect()
+}
+
+/// Runs the benchmark and prints the report; `Ok(false)` if a run failed.
+pub fn lead(a: &BenchArgs) -> Result<bool, BenchError> {
+    if let Some(bad) = a.size.iter().find(|&&s| s < 8) {
+        return Err(BenchError(format!(
+            "--size {bad}: messages carry an 8-byte sequence number"
+        )));
+    }
+    let mut modes = a.mode.clone();
+    modes.dedup();
+    let cases: Vec<Case> = modes
+        .iter()
+        .map(|m| Case {
+            transport: m.transport(),
+            sizes: a.size.clone(),
+            throughput: a.thr_msgs > 0,
+        })
+        .collect();
+    let options = Options {
+        iters: a.iters,
+        warmup: a.warmup,
+        thr_msgs: a.thr_msgs,
+        repeat: a.repeat,
+        pin: Pin::Split,
+        timeout: Duration::from_secs(a.timeout.max(1)),
+        peer_args: vec!["bench-peer".into()],
+        program: "ringwire bench".into(),
+    };
+    let (setup, rows, ok) = bench::run(&cases, &options)?;
+    print!("{}", bench::report(&setup, &rows, a.json));
+    Ok(ok)
+}
+
+/// The peer process.
+pub fn peer(a: &PeerArgs) -> Result<(), BenchError> {
+    let kind = Kind::parse(&a.kind).ok_or_else(|| BenchError(format!("kind {:?}", a.kind)))?;
+    let params = Params { size: a.size, kind };
+    bench::peer(&transports(), &a.transport, &a.address, params, a.cpu)
+}
