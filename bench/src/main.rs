@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ringwire::bench::{self, BenchError, Case, Kind, Options, Params, Result};
+use ringwire::bench::{self, BenchError, Case, Options, Result};
 
 /// Latency and throughput of ringwire, iceoryx2, libzmq and the bare limits, side by side.
 #[derive(Parser, Debug)]
@@ -66,18 +66,7 @@ struct Cli {
 enum PeerCommand {
     /// The peer process (started by the benchmark itself).
     #[command(hide = true)]
-    Peer {
-        #[arg(long)]
-        transport: String,
-        #[arg(long)]
-        address: String,
-        #[arg(long)]
-        size: usize,
-        #[arg(long)]
-        kind: String,
-        #[arg(long)]
-        cpu: Option<usize>,
-    },
+    Peer(bench::PeerArgs),
 }
 
 /// Where the two processes run.
@@ -132,23 +121,7 @@ fn lead(cli: &Cli) -> Result<bool> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.peer {
-        Some(PeerCommand::Peer {
-            transport,
-            address,
-            size,
-            kind,
-            cpu,
-        }) => match Kind::parse(kind) {
-            Some(kind) => bench::peer(
-                &transport::all(),
-                transport,
-                address,
-                Params { size: *size, kind },
-                *cpu,
-            ),
-            None => Err(BenchError(format!("unknown kind {kind:?}"))),
-        }
-        .map(|()| true),
+        Some(PeerCommand::Peer(args)) => args.serve(&transport::all()).map(|()| true),
         None if cli.list => {
             for t in transport::all() {
                 println!("{:<16} {:<12} {}", t.id(), t.group(), t.label());

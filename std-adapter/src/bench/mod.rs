@@ -20,5 +20,5 @@ pub mod shm;
 pub mod stats;
 
 pub use link::{BenchError, Kind, Link, Params, Prepared, Result, Transport};
-pub use run::{Case, Options, Pin, peer, report, run};
+pub use run::{Case, Options, PeerArgs, Pin, peer, report, run};
 pub use stats::{Latency, Row, Setup};

@@ -123,6 +123,40 @@ pub fn peer(
     measure::serve(&mut *link, params.kind)
 }
 
+/// The peer's command line: what the leader appends to [`Options::peer_args`]. A program
+/// flattens it into its hidden peer subcommand and calls [`PeerArgs::serve`].
+#[derive(clap::Args, Clone, Debug)]
+pub struct PeerArgs {
+    /// [`Transport::id`] of the transport to connect with.
+    #[arg(long)]
+    transport: String,
+    /// What the leader's [`Prepared::address`](crate::bench::Prepared::address) returned.
+    #[arg(long)]
+    address: String,
+    /// Message size in bytes.
+    #[arg(long)]
+    size: usize,
+    /// [`Kind::as_str`] of the run.
+    #[arg(long)]
+    kind: String,
+    /// CPU to pin the peer to.
+    #[arg(long)]
+    cpu: Option<usize>,
+}
+
+impl PeerArgs {
+    /// Runs the peer ([`peer`]) with the transport called `--transport` among `transports`.
+    pub fn serve(&self, transports: &[&'static dyn Transport]) -> Result<()> {
+        let kind = Kind::parse(&self.kind)
+            .ok_or_else(|| BenchError(format!("unknown kind {:?}", self.kind)))?;
+        let params = Params {
+            size: self.size,
+            kind,
+        };
+        peer(transports, &self.transport, &self.address, params, self.cpu)
+    }
+}
+
 /// The result of one leader run.
 enum Outcome {
     Rtt(Latency),

@@ -47,7 +47,7 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The benchmark's peer process (started by `ringwire bench`).
     #[command(hide = true)]
-    BenchPeer(bench::PeerArgs),
+    BenchPeer(ringwire::bench::PeerArgs),
     /// Print messages whose first frame starts with a --topic prefix (all if none).
     Sub {
         #[command(flatten)]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use ringwire::bench::{self, BenchError, Case, Kind, Options, Params, Pin, Transport, shm};
+use ringwire::bench::{self, BenchError, Case, Options, PeerArgs, Pin, Transport, shm};
 
 /// Arguments of `ringwire bench`.
 #[derive(Args, Debug)]
@@ -57,21 +57,6 @@ impl Mode {
     }
 }
 
-/// Arguments of the hidden `bench-peer` subcommand (the leader passes them).
-#[derive(Args, Debug)]
-pub struct PeerArgs {
-    #[arg(long)]
-    transport: String,
-    #[arg(long)]
-    address: String,
-    #[arg(long)]
-    size: usize,
-    #[arg(long)]
-    kind: String,
-    #[arg(long)]
-    cpu: Option<usize>,
-}
-
 /// Every transport `ringwire bench` can measure (the peer looks its id up here).
 fn transports() -> Vec<&'static dyn Transport> {
     [Mode::Busy, Mode::Blocking, Mode::Adaptive]
@@ -114,7 +99,5 @@ pub fn lead(a: &BenchArgs) -> Result<bool, BenchError> {
 
 /// The peer process.
 pub fn peer(a: &PeerArgs) -> Result<(), BenchError> {
-    let kind = Kind::parse(&a.kind).ok_or_else(|| BenchError(format!("kind {:?}", a.kind)))?;
-    let params = Params { size: a.size, kind };
-    bench::peer(&transports(), &a.transport, &a.address, params, a.cpu)
+    a.serve(&transports())
 }
