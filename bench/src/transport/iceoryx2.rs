@@ -26,8 +26,8 @@ use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
 
 use ringwire::bench::link::{
-    BenchError, Kind, Link, PROBE, Params, Prepared, Result, Transport, fail, message_buffer,
-    read_seq, stamp, unique_name,
+    BenchError, Kind, Link, PROBE, Params, Prepared, Ready, Result, Transport, fail,
+    message_buffer, read_seq, stamp, unique_name,
 };
 
 /// Subscriber buffer (samples) of the throughput runs' `ping` service.
@@ -195,21 +195,6 @@ impl Link for IceLink {
     }
 }
 
-struct Pending {
-    link: IceLink,
-    base: String,
-}
-
-impl Prepared for Pending {
-    fn address(&self) -> String {
-        self.base.clone()
-    }
-
-    fn accept(self: Box<Self>) -> Result<Box<dyn Link>> {
-        Ok(Box::new(self.link))
-    }
-}
-
 impl Transport for Iceoryx2 {
     fn id(&self) -> &'static str {
         if self.event {
@@ -242,7 +227,10 @@ impl Transport for Iceoryx2 {
     fn prepare(&self, params: Params) -> Result<Box<dyn Prepared>> {
         let base = format!("ringwire-bench/{}", unique_name("ice"));
         let link = IceLink::open(&base, params, self.event, true)?;
-        Ok(Box::new(Pending { link, base }))
+        Ok(Box::new(Ready {
+            link,
+            address: base,
+        }))
     }
 
     fn connect(&self, address: &str, params: Params) -> Result<Box<dyn Link>> {

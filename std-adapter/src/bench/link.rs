@@ -123,6 +123,25 @@ pub trait Prepared {
     fn accept(self: Box<Self>) -> Result<Box<dyn Link>>;
 }
 
+/// A [`Prepared`] side that needs no waiting: its link already exists and the handshake
+/// establishes that the peer is there (segments, services, lazily connecting sockets).
+pub struct Ready<L> {
+    /// The leader's link.
+    pub link: L,
+    /// What the peer connects to.
+    pub address: String,
+}
+
+impl<L: Link + 'static> Prepared for Ready<L> {
+    fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    fn accept(self: Box<Self>) -> Result<Box<dyn Link>> {
+        Ok(Box::new(self.link))
+    }
+}
+
 /// One measured transport (and mode): a small module implements it.
 pub trait Transport: Sync {
     /// Stable identifier, used to tell the peer process which transport to connect with.

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use crate::shm::{Publisher, Puller, Pusher, ShmOptions, Subscriber, WaitMode};
 
 use crate::bench::link::{
-    BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Result, Transport, fail,
-    message_buffer, read_seq, stamp, unique_name,
+    BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Ready, Result, Transport,
+    fail, message_buffer, read_seq, stamp, unique_name,
 };
 
 /// Room per slot beyond the payload (frame header and slack).
@@ -127,21 +127,6 @@ impl Link for ShmLink {
     }
 }
 
-struct Pending {
-    link: ShmLink,
-    base: String,
-}
-
-impl Prepared for Pending {
-    fn address(&self) -> String {
-        self.base.clone()
-    }
-
-    fn accept(self: Box<Self>) -> Result<Box<dyn Link>> {
-        Ok(Box::new(self.link))
-    }
-}
-
 impl RingwireShm {
     fn options(&self, params: Params) -> ShmOptions {
         let wait = match self.mode {
@@ -238,7 +223,10 @@ impl Transport for RingwireShm {
     fn prepare(&self, params: Params) -> Result<Box<dyn Prepared>> {
         let base = unique_name("shm");
         let link = self.open(&base, params, true)?;
-        Ok(Box::new(Pending { link, base }))
+        Ok(Box::new(Ready {
+            link,
+            address: base,
+        }))
     }
 
     fn connect(&self, address: &str, params: Params) -> Result<Box<dyn Link>> {
