@@ -278,3 +278,105 @@ fn bench_rejects_sizes_below_the_sequence_number() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--size 4"));
 }
+
+/// A fresh `shm://` endpoint name for this test process.
+fn shm(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("shm://rw-cli-{tag}-{}-{n}", std::process::id())
+}
+
+#[test]
+fn shm_req_rep_upper() {
+    let ep = shm("rep");
+    let rep = spawn(&["rep", "--bind", &ep, "--upper", "--count", "2"]);
+    for q in ["hello wörld 1", "second"] {
+        let out = run(&["req", "--connect", &ep, q, "--timeout-ms", "10000"]);
+        assert!(out.status.success(), "{out:?}");
+        let want = format!("{}\n", q.to_ascii_uppercase());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    }
+    assert!(finish(rep).status.success());
+}
+
+#[test]
+fn shm_pub_lines_and_count_reach_sub() {
+    let ep = shm("pubsub");
+    // The subscriber binds first; the publisher's connect waits for its segment.
+    let args = ["--topic", "a", "--count", "3", "--timeout-ms", "20000"];
+    let sub = spawn(&[&["sub", "--bind", &ep][..], &args].concat());
+    let mut publisher = spawn(&["pub", "--connect", &ep, "--topic", "ab"]);
+    let stdin = publisher.stdin.take().unwrap();
+    { stdin }.write_all(b"x\r\n\nlast").unwrap();
+    let out = finish(sub);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"ab\tx\nab\t\nab\tlast\n");
+    assert!(finish(publisher).status.success());
+
+    let ep = shm("count");
+    let sub = spawn(&[
+        "sub",
+        "--bind",
+        &ep,
+        "--count",
+        "2",
+        "--timeout-ms",
+        "20000",
+    ]);
+    let out = run(&[
+        "pub",
+        "--connect",
+        &ep,
+        "--topic",
+        "t",
+        "--count",
+        "2",
+        "--message",
+        "m",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = finish(sub);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"t\tm\nt\tm\n");
+}
+
+#[test]
+fn shm_push_to_pull_connecting_first() {
+    let ep = shm("push");
+    // The puller connects before anyone binds: its connect waits for the segment.
+    let pull = spawn(&[
+        "pull",
+        "--connect",
+        &ep,
+        "--count",
+        "3",
+        "--timeout-ms",
+        "20000",
+    ]);
+    thread::sleep(Duration::from_millis(100));
+    let mut push = spawn(&["push", "--bind", &ep]);
+    push.stdin.take().unwrap().write_all(b"1\n2\n3\n").unwrap();
+    let out = finish(pull);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"1\n2\n3\n");
+    assert!(finish(push).status.success());
+}
+
+#[test]
+fn shm_timeouts_exit_1_and_bad_names_exit_2() {
+    let out = run(&["sub", "--bind", &shm("quiet"), "--timeout-ms", "100"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["pull", "--bind", &shm("quiet2"), "--timeout-ms", "100"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&[
+        "req",
+        "--connect",
+        &shm("norep"),
+        "anyone?",
+        "--timeout-ms",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["sub", "--bind", "shm://", "--timeout-ms", "100"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
