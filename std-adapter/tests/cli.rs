@@ -380,3 +380,54 @@ fn shm_timeouts_exit_1_and_bad_names_exit_2() {
     let out = run(&["sub", "--bind", "shm://", "--timeout-ms", "100"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+#[test]
+fn bridge_republishes_firmware_frames_until_the_link_closes() {
+    use ringwire::serial::{Bridge, FrameKind};
+    // The "firmware" is a TCP peer speaking the serial framing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let serial = format!("tcp://{}", listener.local_addr().unwrap());
+    let to = shm("bridge");
+    let bridge = spawn(&[
+        "bridge", "--serial", &serial, "--to", &to, "--for-ms", "25000",
+    ]);
+    let (stream, _) = listener.accept().unwrap();
+    let mut firmware = Bridge::new(stream);
+    let sub = spawn(&[
+        "sub",
+        "--connect",
+        &to,
+        "--count",
+        "1",
+        "--timeout-ms",
+        "20000",
+    ]);
+    // The subscriber sees what is published after it attached: send until it has one.
+    let mut sub = Some(sub);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Some(child) = sub.as_mut() {
+        if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            break;
+        }
+        firmware.send(FrameKind::Publish, 7, b"hi").unwrap();
+        thread::sleep(Duration::from_millis(20));
+    }
+    let out = finish(sub.take().unwrap());
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"serial/7\thi\n");
+    // Closing the link ends the bridge normally.
+    drop(firmware);
+    let out = finish(bridge);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("closed by the other end"));
+}
+
+#[test]
+fn bridge_help_and_bad_endpoint() {
+    let out = run(&["bridge", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--serial") && help.contains("--to") && help.contains("--commands"));
+    let out = run(&["bridge", "--serial", "/nonexistent", "--to", "udp://x:1"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

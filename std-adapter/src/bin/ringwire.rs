@@ -15,6 +15,8 @@ mod bench;
 
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -49,6 +51,27 @@ enum Command {
     /// Measure the shm:// round trip (p50/p99/p99.9) and throughput against a copy of this
     /// program; a few seconds with the defaults.
     Bench(bench::BenchArgs),
+    /// Bridge a serial link to firmware onto an endpoint: every frame is published on a PUB
+    /// bound at --to under `serial/{topic}` (acks: `serial/ack/{topic}`); with --commands,
+    /// `[serial/cmd/{topic}, payload]` messages published there are sent to the firmware.
+    /// Ends (exit 0, statistics on stderr) when the link is closed or after --for-ms.
+    Bridge {
+        /// The link: a tty/pty path (raw 8N1) or tcp://host:port.
+        #[arg(long)]
+        serial: String,
+        /// Baud rate of a tty (default: left as it is).
+        #[arg(long)]
+        baud: Option<u32>,
+        /// Endpoint the PUB binds (shm://NAME, tcp://..., ipc://...).
+        #[arg(long)]
+        to: String,
+        /// Endpoint a SUB connects to for commands (its publisher binds it).
+        #[arg(long)]
+        commands: Option<String>,
+        /// Stop after this many ms (default: run until the link closes).
+        #[arg(long)]
+        for_ms: Option<u64>,
+    },
     /// The benchmark's peer process (started by `ringwire bench`).
     #[command(hide = true)]
     BenchPeer(ringwire::bench::PeerArgs),
@@ -272,6 +295,45 @@ fn print_until(
     Ok(())
 }
 
+/// `ringwire bridge`: [`ringwire::serial::bridge_to_endpoint`] until the link closes or
+/// `for_ms` passes; prints the link statistics to stderr.
+fn bridge(
+    serial: &str,
+    baud: Option<u32>,
+    to: &str,
+    commands: Option<&str>,
+    for_ms: Option<u64>,
+) -> Result<(), Failure> {
+    for ep in std::iter::once(to).chain(commands) {
+        ringwire::transport_of(ep)?;
+    }
+    let stop = AtomicBool::new(false);
+    let stats = thread::scope(|scope| {
+        if let Some(ms) = for_ms {
+            let stop = &stop;
+            let (_done, wait) = mpsc::channel::<()>();
+            scope.spawn(move || {
+                let _ = wait.recv_timeout(Duration::from_millis(ms));
+                stop.store(true, Ordering::Relaxed);
+            });
+            // `_done` drops when the bridge returns, which wakes the timer thread at once.
+            return ringwire::serial::bridge_to_endpoint(serial, baud, to, commands, stop);
+        }
+        ringwire::serial::bridge_to_endpoint(serial, baud, to, commands, &stop)
+    });
+    match stats {
+        Ok(stats) => {
+            eprintln!("ringwire: bridge stopped: {stats:?}");
+            Ok(())
+        }
+        Err(Error::Disconnected) => {
+            eprintln!("ringwire: {serial} closed by the other end");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn run(cmd: Command) -> Result<(), Failure> {
     match cmd {
         Command::Bench(args) => match bench::lead(&args)? {
@@ -279,6 +341,13 @@ fn run(cmd: Command) -> Result<(), Failure> {
             false => Err(Failure::Bench("a benchmark run failed".into())),
         },
         Command::BenchPeer(args) => Ok(bench::peer(&args)?),
+        Command::Bridge {
+            serial,
+            baud,
+            to,
+            commands,
+            for_ms,
+        } => bridge(&serial, baud, &to, commands.as_deref(), for_ms),
         Command::Sub {
             place,
             topic,
