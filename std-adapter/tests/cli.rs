@@ -206,6 +206,8 @@ fn bench(extra: &[&str]) -> Output {
         "200",
         "--size",
         "8,1024",
+        "--zero-copy-sizes",
+        "2048",
         "--mode",
         "busy,blocking",
         "--timeout",
@@ -237,12 +239,14 @@ fn bench_prints_one_table_row_per_mode_and_size() {
         ]
     );
     let rows: Vec<&str> = lines[3..].to_vec();
-    assert_eq!(rows.len(), 4, "{text}");
+    assert_eq!(rows.len(), 6, "{text}");
     for (row, (mode, size)) in rows.iter().zip([
-        ("busy poll", "8 B"),
-        ("busy poll", "1 KiB"),
-        ("futex wait", "8 B"),
-        ("futex wait", "1 KiB"),
+        ("busy poll: PUB/SUB", "8 B"),
+        ("busy poll: PUB/SUB", "1 KiB"),
+        ("busy poll: zero-copy REQ/REP", "2 KiB"),
+        ("futex wait: PUB/SUB", "8 B"),
+        ("futex wait: PUB/SUB", "1 KiB"),
+        ("futex wait: zero-copy REQ/REP", "2 KiB"),
     ]) {
         assert!(
             row.starts_with("ringwire-shm") && row.contains(mode),
@@ -263,11 +267,11 @@ fn bench_json_has_the_requested_samples() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(text.contains("\"iters\": 40"), "{text}");
-    assert_eq!(text.matches("\"samples\": 40,").count(), 4, "{text}");
-    assert_eq!(text.matches("\"msgs_per_sec\": null").count(), 2, "{text}");
+    assert_eq!(text.matches("\"samples\": 40,").count(), 6, "{text}");
+    assert_eq!(text.matches("\"msgs_per_sec\": null").count(), 4, "{text}");
     assert_eq!(
         text.matches("\"case\": \"ringwire-shm\"").count(),
-        4,
+        6,
         "{text}"
     );
 }

@@ -8,7 +8,7 @@
 //! round trip, nearest-rank p50/p99/p99.9) and one-way throughput ([`measure`]), repeats the
 //! whole plan `--repeat` times and reports the median of each statistic ([`stats`]).
 //!
-//! Only the transport-neutral parts and ringwire's own shared-memory transport ([`shm`]) live
+//! Only the transport-neutral parts and ringwire's own shared-memory transports ([`shm`], [`zero_copy`]) live
 //! here, so that the `ringwire` CLI needs no other crate; the comparison transports (iceoryx2,
 //! libzmq, the unsafe bare ping-pong, raw sockets) stay in the `ringwire-bench` crate and
 //! implement the same [`Transport`] trait. `docs/benchmarks.md` describes the cases.
@@ -18,6 +18,7 @@ pub mod measure;
 pub mod run;
 pub mod shm;
 pub mod stats;
+pub mod zero_copy;
 
 pub use link::{BenchError, Kind, Link, Params, Prepared, Result, Transport};
 pub use run::{Case, Options, PeerArgs, Pin, peer, report, run};

@@ -29,14 +29,26 @@ const THROUGHPUT_SLOTS: usize = 1024;
 
 /// One of ringwire's wait modes.
 pub struct RingwireShm {
-    mode: Mode,
+    pub(crate) mode: Mode,
 }
 
+/// A receive mode of `ringwire::shm`.
 #[derive(Clone, Copy)]
-enum Mode {
+pub(crate) enum Mode {
     Busy,
     Blocking,
     Adaptive,
+}
+
+impl Mode {
+    /// The [`WaitMode`] it stands for.
+    pub(crate) fn wait(self) -> WaitMode {
+        match self {
+            Mode::Busy => WaitMode::BusyPoll,
+            Mode::Blocking => WaitMode::Blocking,
+            Mode::Adaptive => WaitMode::default(),
+        }
+    }
 }
 
 /// `WaitMode::BusyPoll`.
@@ -128,14 +140,9 @@ impl Link for ShmLink {
 }
 
 impl RingwireShm {
-    fn options(&self, params: Params) -> ShmOptions {
-        let wait = match self.mode {
-            Mode::Busy => WaitMode::BusyPoll,
-            Mode::Blocking => WaitMode::Blocking,
-            Mode::Adaptive => WaitMode::default(),
-        };
+    pub(crate) fn options(&self, params: Params) -> ShmOptions {
         let options = ShmOptions::new()
-            .wait(wait)
+            .wait(self.mode.wait())
             .slot_size(params.size.max(8) + SLOT_SLACK)
             .connect_timeout(CONNECT_TIMEOUT);
         match params.kind {

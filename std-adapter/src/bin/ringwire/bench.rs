@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use ringwire::bench::{self, BenchError, Case, Options, PeerArgs, Pin, Transport, shm};
+use ringwire::bench::{self, BenchError, Case, Options, PeerArgs, Pin, Transport, shm, zero_copy};
 
 /// Arguments of `ringwire bench`.
 #[derive(Args, Debug)]
@@ -19,6 +19,10 @@ pub struct BenchArgs {
     /// Round-trip message sizes in bytes, comma-separated (at least 8).
     #[arg(long, value_delimiter = ',', default_values_t = [8usize, 65536])]
     size: Vec<usize>,
+    /// Sizes of the zero-copy REQ/REP round trips, comma-separated (the sender writes only
+    /// the 8-byte sequence number into the loaned slot, the receiver reads it in place).
+    #[arg(long, value_delimiter = ',', default_values_t = [65536usize])]
+    zero_copy_sizes: Vec<usize>,
     /// Receive modes to measure, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Mode::Busy, Mode::Blocking, Mode::Adaptive])]
     mode: Vec<Mode>,
@@ -55,33 +59,48 @@ impl Mode {
             Mode::Adaptive => &shm::ADAPTIVE,
         }
     }
+
+    fn zero_copy(self) -> &'static dyn Transport {
+        match self {
+            Mode::Busy => &zero_copy::ZERO_COPY_BUSY,
+            Mode::Blocking => &zero_copy::ZERO_COPY_BLOCKING,
+            Mode::Adaptive => &zero_copy::ZERO_COPY_ADAPTIVE,
+        }
+    }
 }
 
 /// Every transport `ringwire bench` can measure (the peer looks its id up here).
 fn transports() -> Vec<&'static dyn Transport> {
     [Mode::Busy, Mode::Blocking, Mode::Adaptive]
         .into_iter()
-        .map(Mode::transport)
+        .flat_map(|m| [m.transport(), m.zero_copy()])
         .collect()
 }
 
 /// Runs the benchmark and prints the report; `Ok(false)` if a run failed.
 pub fn lead(a: &BenchArgs) -> Result<bool, BenchError> {
-    if let Some(bad) = a.size.iter().find(|&&s| s < 8) {
+    if let Some(bad) = a.size.iter().chain(&a.zero_copy_sizes).find(|&&s| s < 8) {
         return Err(BenchError(format!(
             "--size {bad}: messages carry an 8-byte sequence number"
         )));
     }
     let mut modes = a.mode.clone();
     modes.dedup();
-    let cases: Vec<Case> = modes
-        .iter()
-        .map(|m| Case {
+    let mut cases = Vec::new();
+    for m in &modes {
+        cases.push(Case {
             transport: m.transport(),
             sizes: a.size.clone(),
             throughput: a.thr_msgs > 0,
-        })
-        .collect();
+        });
+        if !a.zero_copy_sizes.is_empty() {
+            cases.push(Case {
+                transport: m.zero_copy(),
+                sizes: a.zero_copy_sizes.clone(),
+                throughput: false,
+            });
+        }
+    }
     let options = Options {
         iters: a.iters,
         warmup: a.warmup,
