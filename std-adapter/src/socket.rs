@@ -210,29 +210,19 @@ macro_rules! recv_methods {
 
             /// Whether a receive would find a message now, without waiting. On sockets this
             /// first moves whatever the kernel holds into the socket's queue.
-            pub fn readable(&mut self) -> Result<bool> {
-                match &mut self.0 {
+            pub fn readable(&self) -> Result<bool> {
+                match &self.0 {
                     Inner::Shm(s) => Ok(shm::Pollable::readable(s)),
-                    Inner::Zmtp(s) => {
-                        if s.has_message() {
-                            return Ok(true);
-                        }
-                        s.process()?;
-                        Ok(s.has_message())
-                    }
+                    Inner::Zmtp(s) => zmtp::Pollable::readable(s),
                 }
             }
         }
 
         impl Pollable for $name {
-            fn poll_readable(&mut self) -> Result<bool> {
-                self.readable()
-            }
-
-            fn poll_source(&self) -> Source<'_> {
+            fn source(&self) -> Source<'_> {
                 match &self.0 {
                     Inner::Shm(s) => Source::Shm(s),
-                    Inner::Zmtp(s) => Source::Zmtp(Box::new(move || s.fds())),
+                    Inner::Zmtp(s) => Source::Zmtp(s),
                 }
             }
         }
@@ -320,31 +310,39 @@ facade!(
 );
 recv_methods!(Puller);
 
-/// What a [`Poller`] needs to sleep on a socket.
+/// A transport's view of a receiving socket, for [`Poller`].
 #[doc(hidden)]
 pub enum Source<'a> {
-    /// A shared-memory socket's event word.
+    /// A shared-memory socket.
     Shm(&'a dyn shm::Pollable),
-    /// A ZMTP socket's descriptors, fetched anew before each wait.
-    Zmtp(Box<dyn Fn() -> Result<Vec<std::os::fd::OwnedFd>> + 'a>),
+    /// A ZMTP socket.
+    Zmtp(&'a dyn zmtp::Pollable),
+}
+
+impl Source<'_> {
+    fn readable(&self) -> Result<bool> {
+        match self {
+            Source::Shm(s) => Ok(s.readable()),
+            Source::Zmtp(s) => s.readable(),
+        }
+    }
 }
 
 /// A receiving socket that a [`Poller`] can wait on: [`Subscriber`], [`Requester`],
 /// [`Replier`] and [`Puller`].
 pub trait Pollable {
-    /// Whether a receive would find a message now.
-    fn poll_readable(&mut self) -> Result<bool>;
-    /// How to sleep until it might be readable.
+    /// The transport-specific socket to wait on.
     #[doc(hidden)]
-    fn poll_source(&self) -> Source<'_>;
+    fn source(&self) -> Source<'_>;
 }
 
 /// Waits on several receiving sockets at once, of any transports, like `zmq_poll`.
 ///
-/// Sockets of one transport sleep in the kernel until something arrives (shm: on the
-/// segments' event words; sockets: in `poll(2)`). A set that mixes shm and socket endpoints
-/// sleeps in `poll(2)` on the sockets in slices of [`Poller::MIXED_SLICE`], checking the shm
-/// sockets between slices, so an shm message may wait up to one slice.
+/// A set of one transport is handed to that transport's poller, which sleeps in the kernel
+/// until something arrives ([`shm::Poller`] on the segments' event words, [`zmtp::Poller`] in
+/// `poll(2)`). A set that mixes shm and socket endpoints sleeps in the sockets' `poll(2)` in
+/// slices of [`Poller::MIXED_SLICE`], checking the shm sockets between slices, so an shm
+/// message may wait up to one slice.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Poller;
 
@@ -354,62 +352,36 @@ impl Poller {
 
     /// Returns the indices of the sockets that are readable, waiting up to `timeout`
     /// (`None`: without limit) for one. An empty result means the timeout passed.
-    pub fn poll(
-        sockets: &mut [&mut dyn Pollable],
-        timeout: Option<Duration>,
-    ) -> Result<Vec<usize>> {
+    pub fn poll(sockets: &[&dyn Pollable], timeout: Option<Duration>) -> Result<Vec<usize>> {
+        let sources: Vec<Source<'_>> = sockets.iter().map(|s| s.source()).collect();
+        let mut shm = Vec::new();
+        let mut zmtp = Vec::new();
+        for source in &sources {
+            match source {
+                Source::Shm(s) => shm.push(*s),
+                Source::Zmtp(s) => zmtp.push(*s),
+            }
+        }
+        if zmtp.is_empty() {
+            return shm::Poller::poll(&shm, timeout);
+        }
+        if shm.is_empty() {
+            return zmtp::Poller::poll(&zmtp, timeout);
+        }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let mut ready = Vec::new();
-            for (i, s) in sockets.iter_mut().enumerate() {
-                if s.poll_readable()? {
+            for (i, source) in sources.iter().enumerate() {
+                if source.readable()? {
                     ready.push(i);
                 }
             }
-            if !ready.is_empty() {
-                return Ok(ready);
-            }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left.is_some_and(|l| l.is_zero()) || sockets.is_empty() {
+            if !ready.is_empty() || left.is_some_and(|l| l.is_zero()) {
                 return Ok(ready);
             }
-            Self::sleep(sockets, left)?;
-        }
-    }
-
-    fn sleep(sockets: &[&mut dyn Pollable], left: Option<Duration>) -> Result<()> {
-        let sources: Vec<Source<'_>> = sockets.iter().map(|s| s.poll_source()).collect();
-        let shm: Vec<&dyn shm::Pollable> = sources
-            .iter()
-            .filter_map(|s| match s {
-                Source::Shm(p) => Some(*p),
-                Source::Zmtp(_) => None,
-            })
-            .collect();
-        if shm.len() == sources.len() {
-            shm::Poller::poll(&shm, left)?;
-            return Ok(());
-        }
-        let mut fds = Vec::new();
-        for source in &sources {
-            if let Source::Zmtp(get) = source {
-                fds.extend(get()?);
-            }
-        }
-        let mut wait = left;
-        if !shm.is_empty() {
-            wait = Some(wait.map_or(Self::MIXED_SLICE, |w| w.min(Self::MIXED_SLICE)));
-        }
-        let mut pollfds: Vec<rustix::event::PollFd<'_>> = fds
-            .iter()
-            .map(|fd| rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN))
-            .collect();
-        let timeout = wait.map(|w| {
-            rustix::event::Timespec::try_from(w).unwrap_or(rustix::event::Timespec::default())
-        });
-        match rustix::event::poll(&mut pollfds, timeout.as_ref()) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
-            Err(e) => Err(Error::Io(e.into())),
+            let slice = left.map_or(Self::MIXED_SLICE, |l| l.min(Self::MIXED_SLICE));
+            zmtp::Poller::poll(&zmtp, Some(slice))?;
         }
     }
 }
@@ -485,8 +457,7 @@ mod tests {
         for i in 0..10u8 {
             pusher.send_bytes(&[i]).unwrap();
         }
-        let mut poller_sockets: [&mut dyn Pollable; 1] = [&mut puller];
-        let ready = Poller::poll(&mut poller_sockets, Some(timeout)).unwrap();
+        let ready = Poller::poll(&[&puller], Some(timeout)).unwrap();
         assert_eq!(ready, vec![0]);
         let got: Vec<u8> = (0..10)
             .map(|_| puller.recv_bytes_timeout(timeout).unwrap()[0])
@@ -518,27 +489,27 @@ mod tests {
         let mut shm_push = Pusher::connect(&shm_ep).unwrap();
         let mut ipc_push = Pusher::connect(&ipc_ep).unwrap();
         {
-            let mut set: [&mut dyn Pollable; 2] = [&mut shm_pull, &mut ipc_pull];
+            let set: [&dyn Pollable; 2] = [&shm_pull, &ipc_pull];
             assert!(
-                Poller::poll(&mut set, Some(Duration::from_millis(20)))
+                Poller::poll(&set, Some(Duration::from_millis(20)))
                     .unwrap()
                     .is_empty()
             );
         }
         ipc_push.send_bytes(b"over ipc").unwrap();
         {
-            let mut set: [&mut dyn Pollable; 2] = [&mut shm_pull, &mut ipc_pull];
+            let set: [&dyn Pollable; 2] = [&shm_pull, &ipc_pull];
             assert_eq!(
-                Poller::poll(&mut set, Some(Duration::from_secs(10))).unwrap(),
+                Poller::poll(&set, Some(Duration::from_secs(10))).unwrap(),
                 vec![1]
             );
         }
         assert_eq!(ipc_pull.try_recv_bytes().unwrap(), b"over ipc");
         shm_push.send_bytes(b"over shm").unwrap();
         {
-            let mut set: [&mut dyn Pollable; 2] = [&mut shm_pull, &mut ipc_pull];
+            let set: [&dyn Pollable; 2] = [&shm_pull, &ipc_pull];
             assert_eq!(
-                Poller::poll(&mut set, Some(Duration::from_secs(10))).unwrap(),
+                Poller::poll(&set, Some(Duration::from_secs(10))).unwrap(),
                 vec![0]
             );
         }

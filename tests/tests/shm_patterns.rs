@@ -334,13 +334,27 @@ fn loans_wait_for_room_per_the_full_policy() {
         l[0] = 2;
         l.commit(1).unwrap();
     });
-    std::thread::sleep(Duration::from_millis(20));
+    // A sustained full queue (far longer than a bounded retry of ~1000 yields lasts): the
+    // blocked loan must keep waiting rather than give up with `WouldBlock`.
+    std::thread::sleep(Duration::from_millis(300));
     let mut got = Vec::new();
     for _ in 0..3 {
         got.push(pull.recv_bytes().unwrap()[0]);
     }
     t.join().unwrap();
     assert_eq!(got, vec![0, 1, 2]);
+
+    // `BlockFor(d)` on a queue that stays full ends in `Timeout`, not `WouldBlock`.
+    let e3 = ep("loan-block-for");
+    let opts = ShmOptions::new()
+        .slot_count(2)
+        .full(FullPolicy::BlockFor(Duration::from_millis(100)));
+    let mut push = Pusher::builder().options(opts).bind(&e3).unwrap();
+    let _pull = Puller::connect(&e3).unwrap();
+    push.loan().unwrap().commit(1).unwrap();
+    push.loan().unwrap().commit(1).unwrap();
+    assert!(matches!(push.loan(), Err(Error::Timeout)));
+    assert!(matches!(push.loan_with(|_| Some(0)), Err(Error::Timeout)));
 }
 
 #[test]
@@ -377,4 +391,52 @@ fn every_sender_has_a_zero_copy_loan() {
     assert_eq!(pull.try_recv_bytes().unwrap(), vec![42]);
     assert!(matches!(pull.try_recv_bytes(), Err(Error::WouldBlock)));
     assert!(format!("{push:?} {pull:?} {req:?} {rep:?}").contains("Pusher"));
+}
+
+#[test]
+fn image_sized_request_and_reply_round_trip_through_loans() {
+    let e = ep("loan-image");
+    let image = 64 * 1024;
+    let opts = ShmOptions::new().slot_size(image + 64).slot_count(2);
+    let mut rep = Replier::builder().options(opts.clone()).bind(&e).unwrap();
+    let mut req = Requester::builder().options(opts).connect(&e).unwrap();
+    for round in 0..3u8 {
+        // The fill closure may consume what it captures (FnOnce) and mutate state.
+        let frame: Vec<u8> = (0..image).map(|i| (i as u8).wrapping_add(round)).collect();
+        let mut filled = 0;
+        req.loan_with(|slot| {
+            slot[..image].copy_from_slice(&frame);
+            filled += 1;
+            drop(frame);
+            Some(image)
+        })
+        .unwrap();
+        assert_eq!(filled, 1);
+        // The replier reads the request in place and answers with a checksum-stamped image.
+        let sum = rep
+            .recv_with(None, |m| {
+                let p = m.payload();
+                assert_eq!(p.len(), image);
+                p.iter().map(|&b| u64::from(b)).sum::<u64>()
+            })
+            .unwrap();
+        rep.loan_with(move |slot| {
+            slot[..8].copy_from_slice(&sum.to_le_bytes());
+            slot[8..image].fill(round);
+            Some(image)
+        })
+        .unwrap();
+        let (got_sum, tail_ok) = req
+            .recv_with(None, |m| {
+                let p = m.payload();
+                let sum = u64::from_le_bytes(p[..8].try_into().unwrap());
+                (sum, p.len() == image && p[8..].iter().all(|&b| b == round))
+            })
+            .unwrap();
+        let want: u64 = (0..image)
+            .map(|i| u64::from((i as u8).wrapping_add(round)))
+            .sum();
+        assert_eq!(got_sum, want);
+        assert!(tail_ok);
+    }
 }

@@ -365,9 +365,17 @@ impl Socket {
     }
 }
 
-/// Lets `fill` write one frame's data in place after its header; returns the bytes used.
-fn fill_frame(buf: &mut [u8], fill: &dyn Fn(&mut [u8]) -> Option<usize>) -> Result<usize> {
+/// Lets `fill` write one frame's data in place after its header; returns the bytes used. The
+/// slot is the ring's own memory: nothing is copied, and `fill` runs at most once (a second
+/// call, which the send path never makes, is an error).
+fn fill_frame<F: FnOnce(&mut [u8]) -> Option<usize>>(
+    buf: &mut [u8],
+    fill: &std::cell::Cell<Option<F>>,
+) -> Result<usize> {
     let cap = buf.len().saturating_sub(FRAME_HEADER);
+    let fill = fill
+        .take()
+        .ok_or(Error::State("loan_with: the fill closure was already used"))?;
     let n = fill(&mut buf[FRAME_HEADER..]).ok_or(Error::State(
         "a REQ/REP message cannot be withdrawn once its slot is loaned",
     ))?;
@@ -488,8 +496,11 @@ impl Requester {
         self.recv_raw(deadline, |m| m.decode::<A>())
     }
 
-    /// Zero-copy request of one frame: `fill` writes into the slot and returns the length.
-    pub fn loan_with(&mut self, fill: impl Fn(&mut [u8]) -> Option<usize>) -> Result<()> {
+    /// Zero-copy request of one frame: `fill` writes straight into the ring slot the peer will
+    /// read in place (`recv_with`), and returns the length. Returning `None` is an error
+    /// (`Error::State`): a REQ/REP message cannot be withdrawn once its slot is loaned.
+    pub fn loan_with(&mut self, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> Result<()> {
+        let fill = std::cell::Cell::new(Some(fill));
         self.send_raw(&|buf| fill_frame(buf, &fill))
     }
 
@@ -622,8 +633,11 @@ impl Replier {
         peer != 0 && attach::owner_alive(peer)
     }
 
-    /// Zero-copy reply of one frame: `fill` writes into the slot and returns the length.
-    pub fn loan_with(&mut self, fill: impl Fn(&mut [u8]) -> Option<usize>) -> Result<()> {
+    /// Zero-copy reply of one frame: `fill` writes straight into the ring slot the peer will
+    /// read in place (`recv_with`), and returns the length. Returning `None` is an error
+    /// (`Error::State`): a REQ/REP message cannot be withdrawn once its slot is loaned.
+    pub fn loan_with(&mut self, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> Result<()> {
+        let fill = std::cell::Cell::new(Some(fill));
         self.send_raw(&|buf| fill_frame(buf, &fill))
     }
 
