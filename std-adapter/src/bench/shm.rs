@@ -110,9 +110,8 @@ impl Link for ShmLink {
                 })
                 .map_err(rerr("ringwire shm publish"))?;
             }
-            // `send_bytes` encodes straight into the loaned slot (one copy). `Pusher::loan`
-            // is not used: under a sustained full queue it fails with `WouldBlock` even with
-            // `FullPolicy::Block` (it gives up after 1000 yields), while `send_bytes` waits.
+            // `send_bytes` encodes straight into the loaned slot (one copy) and, with
+            // `FullPolicy::Block`, waits while the queue is full.
             Tx::Push(p) => p.send_bytes(msg).map_err(rerr("ringwire shm push"))?,
         }
         Ok(())
