@@ -61,19 +61,21 @@ fn run(args: &[&str]) -> Output {
     finish(c)
 }
 
-#[test]
-fn req_rep_upper_and_echo() {
-    let ep = ipc("rep");
-    let rep = spawn(&["rep", "--bind", &ep, "--upper", "--count", "2"]);
+/// `rep --upper --count 2` bound at `ep` answers two `req --connect` in upper case.
+fn rep_upper_answers_two_requests(ep: &str) {
+    let rep = spawn(&["rep", "--bind", ep, "--upper", "--count", "2"]);
     for q in ["hello wörld 1", "second"] {
-        let out = run(&["req", "--connect", &ep, q, "--timeout-ms", "10000"]);
+        let out = run(&["req", "--connect", ep, q, "--timeout-ms", "10000"]);
         assert!(out.status.success(), "{out:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            format!("{}\n", q.to_ascii_uppercase())
-        );
+        let want = format!("{}\n", q.to_ascii_uppercase());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
     }
     assert!(finish(rep).status.success());
+}
+
+#[test]
+fn req_rep_upper_and_echo() {
+    rep_upper_answers_two_requests(&ipc("rep"));
 
     let port = free_tcp_port();
     let bind = format!("tcp://*:{port}");
@@ -146,26 +148,30 @@ fn pub_count_and_interval() {
     assert!(finish(publisher).status.success());
 }
 
-#[test]
-fn push_to_pull_connecting_first() {
-    let ep = ipc("push");
-    // The puller connects before anyone binds: it retries in the background.
+/// The puller connects before anyone binds (sockets retry in the background), then a
+/// pusher binds and pushes three lines, which arrive in order.
+fn push_to_pull_connecting_first_over(ep: &str) {
     let pull = spawn(&[
         "pull",
         "--connect",
-        &ep,
+        ep,
         "--count",
         "3",
         "--timeout-ms",
         "20000",
     ]);
     thread::sleep(Duration::from_millis(100));
-    let mut push = spawn(&["push", "--bind", &ep]);
+    let mut push = spawn(&["push", "--bind", ep]);
     push.stdin.take().unwrap().write_all(b"1\n2\n3\n").unwrap();
     let out = finish(pull);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(out.stdout, b"1\n2\n3\n");
     assert!(finish(push).status.success());
+}
+
+#[test]
+fn push_to_pull_connecting_first() {
+    push_to_pull_connecting_first_over(&ipc("push"));
 }
 
 #[test]
@@ -292,15 +298,7 @@ fn shm(tag: &str) -> String {
 
 #[test]
 fn shm_req_rep_upper() {
-    let ep = shm("rep");
-    let rep = spawn(&["rep", "--bind", &ep, "--upper", "--count", "2"]);
-    for q in ["hello wörld 1", "second"] {
-        let out = run(&["req", "--connect", &ep, q, "--timeout-ms", "10000"]);
-        assert!(out.status.success(), "{out:?}");
-        let want = format!("{}\n", q.to_ascii_uppercase());
-        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
-    }
-    assert!(finish(rep).status.success());
+    rep_upper_answers_two_requests(&shm("rep"));
 }
 
 #[test]
@@ -346,24 +344,8 @@ fn shm_pub_lines_and_count_reach_sub() {
 
 #[test]
 fn shm_push_to_pull_connecting_first() {
-    let ep = shm("push");
-    // The puller connects before anyone binds: its connect waits for the segment.
-    let pull = spawn(&[
-        "pull",
-        "--connect",
-        &ep,
-        "--count",
-        "3",
-        "--timeout-ms",
-        "20000",
-    ]);
-    thread::sleep(Duration::from_millis(100));
-    let mut push = spawn(&["push", "--bind", &ep]);
-    push.stdin.take().unwrap().write_all(b"1\n2\n3\n").unwrap();
-    let out = finish(pull);
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(out.stdout, b"1\n2\n3\n");
-    assert!(finish(push).status.success());
+    // The puller's connect waits for the segment.
+    push_to_pull_connecting_first_over(&shm("push"));
 }
 
 #[test]
