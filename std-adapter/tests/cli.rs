@@ -61,19 +61,21 @@ fn run(args: &[&str]) -> Output {
     finish(c)
 }
 
-#[test]
-fn req_rep_upper_and_echo() {
-    let ep = ipc("rep");
-    let rep = spawn(&["rep", "--bind", &ep, "--upper", "--count", "2"]);
+/// `rep --upper --count 2` bound at `ep` answers two `req --connect` in upper case.
+fn rep_upper_answers_two_requests(ep: &str) {
+    let rep = spawn(&["rep", "--bind", ep, "--upper", "--count", "2"]);
     for q in ["hello wörld 1", "second"] {
-        let out = run(&["req", "--connect", &ep, q, "--timeout-ms", "10000"]);
+        let out = run(&["req", "--connect", ep, q, "--timeout-ms", "10000"]);
         assert!(out.status.success(), "{out:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            format!("{}\n", q.to_ascii_uppercase())
-        );
+        let want = format!("{}\n", q.to_ascii_uppercase());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
     }
     assert!(finish(rep).status.success());
+}
+
+#[test]
+fn req_rep_upper_and_echo() {
+    rep_upper_answers_two_requests(&ipc("rep"));
 
     let port = free_tcp_port();
     let bind = format!("tcp://*:{port}");
@@ -146,26 +148,30 @@ fn pub_count_and_interval() {
     assert!(finish(publisher).status.success());
 }
 
-#[test]
-fn push_to_pull_connecting_first() {
-    let ep = ipc("push");
-    // The puller connects before anyone binds: it retries in the background.
+/// The puller connects before anyone binds (sockets retry in the background), then a
+/// pusher binds and pushes three lines, which arrive in order.
+fn push_to_pull_connecting_first_over(ep: &str) {
     let pull = spawn(&[
         "pull",
         "--connect",
-        &ep,
+        ep,
         "--count",
         "3",
         "--timeout-ms",
         "20000",
     ]);
     thread::sleep(Duration::from_millis(100));
-    let mut push = spawn(&["push", "--bind", &ep]);
+    let mut push = spawn(&["push", "--bind", ep]);
     push.stdin.take().unwrap().write_all(b"1\n2\n3\n").unwrap();
     let out = finish(pull);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(out.stdout, b"1\n2\n3\n");
     assert!(finish(push).status.success());
+}
+
+#[test]
+fn push_to_pull_connecting_first() {
+    push_to_pull_connecting_first_over(&ipc("push"));
 }
 
 #[test]
@@ -192,4 +198,222 @@ fn usage_errors_exit_2() {
         Some(2)
     );
     assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+}
+
+/// Runs `ringwire bench` with tiny counts (it re-executes itself as its peer).
+fn bench(extra: &[&str]) -> Output {
+    let mut args = vec![
+        "bench",
+        "--iters",
+        "40",
+        "--warmup",
+        "4",
+        "--thr-msgs",
+        "200",
+        "--size",
+        "8,1024",
+        "--zero-copy-sizes",
+        "2048",
+        "--mode",
+        "busy,blocking",
+        "--timeout",
+        "25",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn bench_prints_one_table_row_per_mode_and_size() {
+    let out = bench(&[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("# ") && lines[0].contains("40 round trips"));
+    let header: Vec<&str> = lines[1].split("  ").filter(|c| !c.is_empty()).collect();
+    let header: Vec<&str> = header.iter().map(|c| c.trim()).collect();
+    assert_eq!(
+        header,
+        [
+            "case",
+            "transport",
+            "size",
+            "rtt p50",
+            "rtt p99",
+            "rtt p99.9",
+            "one-way msg/s"
+        ]
+    );
+    let rows: Vec<&str> = lines[3..].to_vec();
+    assert_eq!(rows.len(), 6, "{text}");
+    for (row, (mode, size)) in rows.iter().zip([
+        ("busy poll: PUB/SUB", "8 B"),
+        ("busy poll: PUB/SUB", "1 KiB"),
+        ("busy poll: zero-copy REQ/REP", "2 KiB"),
+        ("futex wait: PUB/SUB", "8 B"),
+        ("futex wait: PUB/SUB", "1 KiB"),
+        ("futex wait: zero-copy REQ/REP", "2 KiB"),
+    ]) {
+        assert!(
+            row.starts_with("ringwire-shm") && row.contains(mode),
+            "{row}"
+        );
+        assert!(row.contains(&format!(" {size} ")), "{row}");
+        // Three latencies, each a number and a unit; throughput only on the 8-byte rows.
+        let units =
+            row.matches(" ns").count() + row.matches(" us").count() + row.matches(" ms").count();
+        assert_eq!(units, 3, "{row}");
+        assert_eq!(row.trim_end().ends_with(" -"), size != "8 B", "{row}");
+    }
+}
+
+#[test]
+fn bench_json_has_the_requested_samples() {
+    let out = bench(&["--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("\"iters\": 40"), "{text}");
+    assert_eq!(text.matches("\"samples\": 40,").count(), 6, "{text}");
+    assert_eq!(text.matches("\"msgs_per_sec\": null").count(), 4, "{text}");
+    assert_eq!(
+        text.matches("\"case\": \"ringwire-shm\"").count(),
+        6,
+        "{text}"
+    );
+}
+
+#[test]
+fn bench_rejects_sizes_below_the_sequence_number() {
+    let out = run(&["bench", "--size", "4"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--size 4"));
+}
+
+/// A fresh `shm://` endpoint name for this test process.
+fn shm(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("shm://rw-cli-{tag}-{}-{n}", std::process::id())
+}
+
+#[test]
+fn shm_req_rep_upper() {
+    rep_upper_answers_two_requests(&shm("rep"));
+}
+
+#[test]
+fn shm_pub_lines_and_count_reach_sub() {
+    let ep = shm("pubsub");
+    // The subscriber binds first; the publisher's connect waits for its segment.
+    let args = ["--topic", "a", "--count", "3", "--timeout-ms", "20000"];
+    let sub = spawn(&[&["sub", "--bind", &ep][..], &args].concat());
+    let mut publisher = spawn(&["pub", "--connect", &ep, "--topic", "ab"]);
+    let stdin = publisher.stdin.take().unwrap();
+    { stdin }.write_all(b"x\r\n\nlast").unwrap();
+    let out = finish(sub);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"ab\tx\nab\t\nab\tlast\n");
+    assert!(finish(publisher).status.success());
+
+    let ep = shm("count");
+    let sub = spawn(&[
+        "sub",
+        "--bind",
+        &ep,
+        "--count",
+        "2",
+        "--timeout-ms",
+        "20000",
+    ]);
+    let out = run(&[
+        "pub",
+        "--connect",
+        &ep,
+        "--topic",
+        "t",
+        "--count",
+        "2",
+        "--message",
+        "m",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = finish(sub);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"t\tm\nt\tm\n");
+}
+
+#[test]
+fn shm_push_to_pull_connecting_first() {
+    // The puller's connect waits for the segment.
+    push_to_pull_connecting_first_over(&shm("push"));
+}
+
+#[test]
+fn shm_timeouts_exit_1_and_bad_names_exit_2() {
+    let out = run(&["sub", "--bind", &shm("quiet"), "--timeout-ms", "100"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["pull", "--bind", &shm("quiet2"), "--timeout-ms", "100"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&[
+        "req",
+        "--connect",
+        &shm("norep"),
+        "anyone?",
+        "--timeout-ms",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["sub", "--bind", "shm://", "--timeout-ms", "100"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn bridge_republishes_firmware_frames_until_the_link_closes() {
+    use ringwire::serial::{Bridge, FrameKind};
+    // The "firmware" is a TCP peer speaking the serial framing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let serial = format!("tcp://{}", listener.local_addr().unwrap());
+    let to = shm("bridge");
+    let bridge = spawn(&[
+        "bridge", "--serial", &serial, "--to", &to, "--for-ms", "25000",
+    ]);
+    let (stream, _) = listener.accept().unwrap();
+    let mut firmware = Bridge::new(stream);
+    let sub = spawn(&[
+        "sub",
+        "--connect",
+        &to,
+        "--count",
+        "1",
+        "--timeout-ms",
+        "20000",
+    ]);
+    // The subscriber sees what is published after it attached: send until it has one.
+    let mut sub = Some(sub);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Some(child) = sub.as_mut() {
+        if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            break;
+        }
+        firmware.send(FrameKind::Publish, 7, b"hi").unwrap();
+        thread::sleep(Duration::from_millis(20));
+    }
+    let out = finish(sub.take().unwrap());
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"serial/7\thi\n");
+    // Closing the link ends the bridge normally.
+    drop(firmware);
+    let out = finish(bridge);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("closed by the other end"));
+}
+
+#[test]
+fn bridge_help_and_bad_endpoint() {
+    let out = run(&["bridge", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--serial") && help.contains("--to") && help.contains("--commands"));
+    let out = run(&["bridge", "--serial", "/nonexistent", "--to", "udp://x:1"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
 }

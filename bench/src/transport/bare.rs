@@ -19,7 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::MmapMut;
 
-use crate::link::{BenchError, Link, Params, Prepared, Result, Transport, fail, unique_name};
+use ringwire::bench::link::{
+    BenchError, Link, Params, Prepared, Result, Transport, fail, unique_name,
+};
 
 /// Bytes between independently written words, so that they never share (or neighbour) a cache
 /// line.

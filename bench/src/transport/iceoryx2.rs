@@ -25,9 +25,9 @@ use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
 
-use crate::link::{
-    BenchError, Kind, Link, PROBE, Params, Prepared, Result, Transport, fail, message_buffer,
-    read_seq, stamp, unique_name,
+use ringwire::bench::link::{
+    BenchError, Kind, Link, PROBE, Params, Prepared, Ready, Result, Transport, fail,
+    message_buffer, read_seq, stamp, unique_name,
 };
 
 /// Subscriber buffer (samples) of the throughput runs' `ping` service.
@@ -180,7 +180,7 @@ impl Link for IceLink {
 
     /// Ports connect lazily: probe every 10 ms until the peer's echo arrives.
     fn handshake(&mut self) -> Result<()> {
-        let deadline = Instant::now() + crate::link::CONNECT_TIMEOUT;
+        let deadline = Instant::now() + ringwire::bench::link::CONNECT_TIMEOUT;
         while Instant::now() < deadline {
             self.send(PROBE)?;
             let retry = Instant::now() + Duration::from_millis(10);
@@ -192,21 +192,6 @@ impl Link for IceLink {
             }
         }
         Err(BenchError("iceoryx2: the peer never answered".into()))
-    }
-}
-
-struct Pending {
-    link: IceLink,
-    base: String,
-}
-
-impl Prepared for Pending {
-    fn address(&self) -> String {
-        self.base.clone()
-    }
-
-    fn accept(self: Box<Self>) -> Result<Box<dyn Link>> {
-        Ok(Box::new(self.link))
     }
 }
 
@@ -242,7 +227,10 @@ impl Transport for Iceoryx2 {
     fn prepare(&self, params: Params) -> Result<Box<dyn Prepared>> {
         let base = format!("ringwire-bench/{}", unique_name("ice"));
         let link = IceLink::open(&base, params, self.event, true)?;
-        Ok(Box::new(Pending { link, base }))
+        Ok(Box::new(Ready {
+            link,
+            address: base,
+        }))
     }
 
     fn connect(&self, address: &str, params: Params) -> Result<Box<dyn Link>> {

@@ -17,9 +17,9 @@
 
 use std::time::Instant;
 
-use crate::link::{
-    BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Result, Transport, fail,
-    message_buffer, read_seq, stamp, unique_name,
+use ringwire::bench::link::{
+    BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Ready, Result, Transport,
+    fail, message_buffer, read_seq, stamp, unique_name,
 };
 
 /// How long closing a socket may wait for unsent messages.
@@ -127,22 +127,6 @@ fn ipc_path(endpoint: &str) -> Option<std::path::PathBuf> {
     endpoint.strip_prefix("ipc://").map(Into::into)
 }
 
-struct Pending {
-    link: ZmqLink,
-    address: String,
-}
-
-impl Prepared for Pending {
-    fn address(&self) -> String {
-        self.address.clone()
-    }
-
-    fn accept(self: Box<Self>) -> Result<Box<dyn Link>> {
-        // Connections are made by libzmq in the background; the handshake waits for them.
-        Ok(Box::new(self.link))
-    }
-}
-
 impl Libzmq {
     fn endpoint(&self) -> String {
         if self.ipc {
@@ -212,7 +196,8 @@ impl Transport for Libzmq {
             _ctx: ctx,
             _files: files,
         };
-        Ok(Box::new(Pending { link, address }))
+        // Connections are made by libzmq in the background; the handshake waits for them.
+        Ok(Box::new(Ready { link, address }))
     }
 
     fn connect(&self, address: &str, params: Params) -> Result<Box<dyn Link>> {

@@ -9,10 +9,9 @@ pub mod iceoryx2;
 #[cfg(feature = "libzmq")]
 pub mod libzmq;
 pub mod raw_socket;
-pub mod ringwire_shm;
 pub mod ringwire_zmtp;
 
-use crate::link::Transport;
+use ringwire::bench::{Transport, shm as ringwire_shm, zero_copy};
 
 /// Every transport compiled in, in report order: the limits, then each peer followed by the
 /// ringwire transport measured against it.
@@ -30,6 +29,9 @@ pub fn all() -> Vec<&'static dyn Transport> {
         &ringwire_shm::BUSY as &dyn Transport,
         &ringwire_shm::BLOCKING,
         &ringwire_shm::ADAPTIVE,
+        &zero_copy::ZERO_COPY_BUSY,
+        &zero_copy::ZERO_COPY_BLOCKING,
+        &zero_copy::ZERO_COPY_ADAPTIVE,
     ]);
     #[cfg(feature = "libzmq")]
     list.extend([&libzmq::TCP as &dyn Transport, &libzmq::IPC]);

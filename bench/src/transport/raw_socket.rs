@@ -12,7 +12,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 
-use crate::link::{
+use ringwire::bench::link::{
     Kind, Link, Params, Prepared, Result, Transport, message_buffer, read_seq, stamp, unique_name,
 };
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ringwire::zmtp::{HwmPolicy, Pub, Pull, Push, Rep, Req, Sub};
 
-use crate::link::{
+use ringwire::bench::link::{
     BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Result, Transport, fail,
     message_buffer, read_seq, stamp, unique_name,
 };

@@ -1,5 +1,7 @@
-//! The `ringwire` command-line tool: publish, subscribe, request, reply, push and pull
-//! from a shell, against ringwire or any ZeroMQ peer.
+//! The `ringwire` command-line tool: publish, subscribe, request, reply, push and pull over
+//! `shm://`, `tcp://` and `ipc://` (through the `ringwire::{Publisher, ...}` façade)
+//! from a shell, against ringwire or any ZeroMQ peer; `ringwire bench` measures the
+//! shared-memory round trip.
 //!
 //! Exit status: 0 success, 1 timeout, 2 usage error (bad arguments or endpoint),
 //! 3 runtime failure (e.g. the address is in use). Received messages print one per
@@ -8,13 +10,20 @@
 //! newline still counts.
 #![forbid(unsafe_code)]
 
+#[path = "ringwire/bench.rs"]
+mod bench;
+
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use ringwire::{Endpoint, Error, Message, zmtp};
+use ringwire::{
+    Error, Message, Publisher, Puller, Pusher, Replier, Requester, Subscriber, Transport, shm, zmtp,
+};
 
 /// ringwire: messaging for robotics control loops.
 #[derive(Parser)]
@@ -28,16 +37,44 @@ struct Cli {
 #[derive(Args, Clone)]
 #[group(required = true, multiple = false)]
 struct Place {
-    /// Bind this endpoint (tcp://*:PORT, tcp://127.0.0.1:PORT, ipc:///path.sock).
+    /// Bind this endpoint (shm://NAME, tcp://*:PORT, tcp://127.0.0.1:PORT, ipc:///path.sock).
     #[arg(long)]
     bind: Option<String>,
-    /// Connect to this endpoint (retried in the background until the peer is up).
+    /// Connect to this endpoint (sockets retry in the background until the peer is up;
+    /// shm:// waits up to --timeout-ms, or 60 s, for the binding side).
     #[arg(long)]
     connect: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Measure the shm:// round trip (p50/p99/p99.9) and throughput against a copy of this
+    /// program; a few seconds with the defaults.
+    Bench(bench::BenchArgs),
+    /// Bridge a serial link to firmware onto an endpoint: every frame is published on a PUB
+    /// bound at --to under `serial/{topic}` (acks: `serial/ack/{topic}`); with --commands,
+    /// `[serial/cmd/{topic}, payload]` messages published there are sent to the firmware.
+    /// Ends (exit 0, statistics on stderr) when the link is closed or after --for-ms.
+    Bridge {
+        /// The link: a tty/pty path (raw 8N1) or tcp://host:port.
+        #[arg(long)]
+        serial: String,
+        /// Baud rate of a tty (default: left as it is).
+        #[arg(long)]
+        baud: Option<u32>,
+        /// Endpoint the PUB binds (shm://NAME, tcp://..., ipc://...).
+        #[arg(long)]
+        to: String,
+        /// Endpoint a SUB connects to for commands (its publisher binds it).
+        #[arg(long)]
+        commands: Option<String>,
+        /// Stop after this many ms (default: run until the link closes).
+        #[arg(long)]
+        for_ms: Option<u64>,
+    },
+    /// The benchmark's peer process (started by `ringwire bench`).
+    #[command(hide = true)]
+    BenchPeer(ringwire::bench::PeerArgs),
     /// Print messages whose first frame starts with a --topic prefix (all if none).
     Sub {
         #[command(flatten)]
@@ -116,6 +153,14 @@ enum Failure {
     Timeout,
     Usage(String),
     Runtime(Error),
+    /// A benchmark run failed (already reported, or with this message).
+    Bench(String),
+}
+
+impl From<ringwire::bench::BenchError> for Failure {
+    fn from(e: ringwire::bench::BenchError) -> Self {
+        Failure::Bench(e.0)
+    }
 }
 
 impl From<Error> for Failure {
@@ -135,48 +180,63 @@ impl From<io::Error> for Failure {
     }
 }
 
-/// The transports the CLI can open. Every role goes through [`transport`], so a new
-/// transport (shm://) is one arm there plus its socket types.
-enum Transport {
-    /// ZMTP over tcp:// and ipc:// (`ringwire::zmtp`).
-    Zmtp,
-}
-
-fn transport(ep: &str) -> Result<Transport, Failure> {
-    match ep
-        .parse::<Endpoint>()
-        .map_err(|e| Failure::Usage(e.to_string()))?
-    {
-        Endpoint::Tcp { .. } | Endpoint::Ipc(_) => Ok(Transport::Zmtp),
-        other => Err(Failure::Usage(format!(
-            "{other}: this build of the CLI speaks tcp:// and ipc://"
-        ))),
+/// The endpoint of `place` and whether to bind it.
+fn endpoint_of(place: &Place) -> Result<(&str, bool), Failure> {
+    match (&place.bind, &place.connect) {
+        (Some(ep), _) => Ok((ep, true)),
+        (_, Some(ep)) => Ok((ep, false)),
+        _ => Err(Failure::Usage("give --bind or --connect".into())),
     }
 }
 
-/// Opens a ZMTP socket of type `S` at `place`, with a linger long enough to deliver
-/// what a short-lived command queued.
-fn open_zmtp<S: zmtp::ZmtpSocket>(place: &Place) -> Result<S, Failure> {
-    open_zmtp_with(
-        place,
-        zmtp::Builder::<S>::new().linger(Duration::from_secs(5)),
-    )
-}
+/// How long an `shm://` connect waits for the binding side when the command has no timeout
+/// of its own (sockets retry in the background instead).
+const SHM_CONNECT_WAIT: Duration = Duration::from_secs(60);
 
-fn open_zmtp_with<S: zmtp::ZmtpSocket>(place: &Place, b: zmtp::Builder<S>) -> Result<S, Failure> {
-    Ok(match (&place.bind, &place.connect) {
-        (Some(ep), _) => b.bind(ep)?,
-        (_, Some(ep)) => b.connect(ep)?,
-        _ => return Err(Failure::Usage("give --bind or --connect".into())),
+/// Opens the socket of role `F` at `place` through the façade's transports: `shm://` with the
+/// shm builder `shm` (its connect waits up to `wait` for the binding side), `tcp://` and
+/// `ipc://` with the ZMTP builder `zmtp`. Every role goes through here, so each command
+/// behaves the same on every transport.
+fn open<F, S, Z>(
+    place: &Place,
+    shm: shm::Builder<S>,
+    zmtp: zmtp::Builder<Z>,
+    wait: Option<Duration>,
+) -> Result<F, Failure>
+where
+    F: From<S> + From<Z>,
+    S: shm::ShmSocket,
+    Z: zmtp::ZmtpSocket,
+{
+    let (ep, bind) = endpoint_of(place)?;
+    Ok(match ringwire::transport_of(ep)? {
+        Transport::Shm => {
+            let b = shm.connect_timeout(wait.unwrap_or(SHM_CONNECT_WAIT));
+            F::from(if bind { b.bind(ep)? } else { b.connect(ep)? })
+        }
+        _ => F::from(if bind {
+            zmtp.bind(ep)?
+        } else {
+            zmtp.connect(ep)?
+        }),
     })
 }
 
-fn endpoint_of(place: &Place) -> &str {
-    place
-        .bind
-        .as_deref()
-        .or(place.connect.as_deref())
-        .unwrap_or("")
+/// [`open`] with default options, and a linger long enough to deliver what a short-lived
+/// command queued on a socket.
+fn open_default<F, S, Z>(place: &Place, wait: Option<Duration>) -> Result<F, Failure>
+where
+    F: From<S> + From<Z>,
+    S: shm::ShmSocket,
+    Z: zmtp::ZmtpSocket,
+{
+    let linger = Duration::from_secs(5);
+    open(
+        place,
+        shm::Builder::<S>::new(),
+        zmtp::Builder::<Z>::new().linger(linger),
+        wait,
+    )
 }
 
 /// Prints a message's frames joined by TAB, one line, flushed.
@@ -235,43 +295,84 @@ fn print_until(
     Ok(())
 }
 
+/// `ringwire bridge`: [`ringwire::serial::bridge_to_endpoint`] until the link closes or
+/// `for_ms` passes; prints the link statistics to stderr.
+fn bridge(
+    serial: &str,
+    baud: Option<u32>,
+    to: &str,
+    commands: Option<&str>,
+    for_ms: Option<u64>,
+) -> Result<(), Failure> {
+    for ep in std::iter::once(to).chain(commands) {
+        ringwire::transport_of(ep)?;
+    }
+    let stop = AtomicBool::new(false);
+    let stats = thread::scope(|scope| {
+        if let Some(ms) = for_ms {
+            let stop = &stop;
+            let (_done, wait) = mpsc::channel::<()>();
+            scope.spawn(move || {
+                let _ = wait.recv_timeout(Duration::from_millis(ms));
+                stop.store(true, Ordering::Relaxed);
+            });
+            // `_done` drops when the bridge returns, which wakes the timer thread at once.
+            return ringwire::serial::bridge_to_endpoint(serial, baud, to, commands, stop);
+        }
+        ringwire::serial::bridge_to_endpoint(serial, baud, to, commands, &stop)
+    });
+    match stats {
+        Ok(stats) => {
+            eprintln!("ringwire: bridge stopped: {stats:?}");
+            Ok(())
+        }
+        Err(Error::Disconnected) => {
+            eprintln!("ringwire: {serial} closed by the other end");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn run(cmd: Command) -> Result<(), Failure> {
     match cmd {
+        Command::Bench(args) => match bench::lead(&args)? {
+            true => Ok(()),
+            false => Err(Failure::Bench("a benchmark run failed".into())),
+        },
+        Command::BenchPeer(args) => Ok(bench::peer(&args)?),
+        Command::Bridge {
+            serial,
+            baud,
+            to,
+            commands,
+            for_ms,
+        } => bridge(&serial, baud, &to, commands.as_deref(), for_ms),
         Command::Sub {
             place,
             topic,
             count,
             timeout_ms,
-        } => match transport(endpoint_of(&place))? {
-            Transport::Zmtp => {
-                let mut s: zmtp::Sub = open_zmtp(&place)?;
-                if topic.is_empty() {
-                    s.subscribe(b"")?;
-                }
-                for t in &topic {
-                    s.subscribe(t.as_bytes())?;
-                }
-                print_until(
-                    |t| s.recv_multipart_timeout(t),
-                    count,
-                    timeout_ms.map(Duration::from_millis),
-                )
+        } => {
+            let timeout = timeout_ms.map(Duration::from_millis);
+            let mut s: Subscriber = open_default::<_, shm::Subscriber, zmtp::Sub>(&place, timeout)?;
+            if topic.is_empty() {
+                s.subscribe(b"")?;
             }
-        },
+            for t in &topic {
+                s.subscribe(t.as_bytes())?;
+            }
+            print_until(|t| s.recv_multipart_timeout(t), count, timeout)
+        }
         Command::Pull {
             place,
             count,
             timeout_ms,
-        } => match transport(endpoint_of(&place))? {
-            Transport::Zmtp => {
-                let mut s: zmtp::Pull = open_zmtp(&place)?;
-                print_until(
-                    |t| s.recv_multipart_timeout(t),
-                    count,
-                    timeout_ms.map(Duration::from_millis),
-                )
-            }
-        },
+        } => {
+            let timeout = timeout_ms.map(Duration::from_millis);
+            let mut s: Puller = open_default::<_, shm::Puller, zmtp::Pull>(&place, timeout)?;
+            print_until(|t| s.recv_multipart_timeout(t), count, timeout)
+        }
         Command::Pub {
             place,
             topic,
@@ -279,82 +380,84 @@ fn run(cmd: Command) -> Result<(), Failure> {
             interval_ms,
             message,
         } => {
-            match transport(endpoint_of(&place))? {
-                Transport::Zmtp => {
-                    let mut s: zmtp::Pub = open_zmtp(&place)?;
-                    // Give a subscriber the chance to subscribe before the first message.
-                    let _ = s.wait_for_subscribers(1, Duration::from_secs(2));
-                    let interval = Duration::from_millis(interval_ms);
-                    let mut send = |body: &[u8]| -> Result<(), Failure> {
-                        s.send_multipart(&[topic.as_bytes(), body])?;
-                        if !interval.is_zero() {
-                            thread::sleep(interval);
-                        }
-                        Ok(())
-                    };
-                    match count {
-                        Some(n) => (0..n).try_for_each(|_| send(message.as_bytes())),
-                        None => for_each_line(send),
-                    }
+            let mut s: Publisher = open_default::<_, shm::Publisher, zmtp::Pub>(&place, None)?;
+            // Give a socket subscriber the chance to subscribe before the first message (an
+            // shm:// subscriber is subscribed as soon as it has attached: start it first).
+            if let Some(z) = s.as_zmtp() {
+                let _ = z.wait_for_subscribers(1, Duration::from_secs(2));
+            }
+            let interval = Duration::from_millis(interval_ms);
+            let mut send = |body: &[u8]| -> Result<(), Failure> {
+                s.send_multipart(&[topic.as_bytes(), body])?;
+                if !interval.is_zero() {
+                    thread::sleep(interval);
                 }
+                Ok(())
+            };
+            match count {
+                Some(n) => (0..n).try_for_each(|_| send(message.as_bytes())),
+                None => for_each_line(send),
             }
         }
-        Command::Push { place } => match transport(endpoint_of(&place))? {
-            Transport::Zmtp => {
-                let mut s: zmtp::Push = open_zmtp(&place)?;
-                for_each_line(|line| Ok(s.send_bytes(line)?))
+        Command::Push { place } => {
+            let mut s: Pusher = open_default::<_, shm::Pusher, zmtp::Push>(&place, None)?;
+            for_each_line(|line| Ok(s.send_bytes(line)?))?;
+            // The shm:// linger: the queue lives as long as its sockets, so wait (at most as
+            // long as a socket lingers) until a puller has taken what was pushed.
+            if let Some(q) = s.as_shm() {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while q.queued() > 0 && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(1));
+                }
             }
-        },
+            Ok(())
+        }
         Command::Req {
             place,
             message,
             timeout_ms,
-        } => match transport(endpoint_of(&place))? {
-            Transport::Zmtp => {
-                let timeout = Duration::from_millis(timeout_ms);
-                // Waiting for a peer to send to counts against the same timeout.
-                let b = zmtp::Req::builder()
-                    .send_timeout(timeout)
-                    .linger(Duration::ZERO);
-                let mut s: zmtp::Req = open_zmtp_with(&place, b)?;
-                s.send_bytes(message.as_bytes())?;
-                let reply = s.recv_multipart_timeout(timeout)?;
-                Ok(print(&mut io::stdout().lock(), &reply)?)
-            }
-        },
+        } => {
+            let timeout = Duration::from_millis(timeout_ms);
+            // Waiting for a peer to send to counts against the same timeout.
+            let z = zmtp::Req::builder()
+                .send_timeout(timeout)
+                .linger(Duration::ZERO);
+            let mut s: Requester = open(&place, shm::Requester::builder(), z, Some(timeout))?;
+            s.send_bytes(message.as_bytes())?;
+            let reply = s.recv_multipart_timeout(timeout)?;
+            Ok(print(&mut io::stdout().lock(), &reply)?)
+        }
         Command::Rep {
             place,
             echo: _,
             upper,
             count,
-        } => match transport(endpoint_of(&place))? {
-            Transport::Zmtp => {
-                let mut s: zmtp::Rep = open_zmtp(&place)?;
-                let mut served = 0;
-                while count.is_none_or(|n| served < n) {
-                    let m = match s.recv_multipart_timeout(Duration::from_secs(3600)) {
-                        Ok(m) => m,
-                        Err(Error::Timeout) => continue,
-                        Err(e) => return Err(e.into()),
-                    };
-                    let frames: Vec<Vec<u8>> = m
-                        .into_frames()
-                        .into_iter()
-                        .map(|mut f| {
-                            if upper {
-                                f.make_ascii_uppercase();
-                            }
-                            f
-                        })
-                        .collect();
-                    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-                    s.send_multipart(&refs)?;
-                    served += 1;
-                }
-                // Dropping `s` lingers until the last reply is written.
-                Ok(())
+        } => {
+            let mut s: Replier = open_default::<_, shm::Replier, zmtp::Rep>(&place, None)?;
+            let mut served = 0;
+            while count.is_none_or(|n| served < n) {
+                let m = match s.recv_multipart_timeout(Duration::from_secs(3600)) {
+                    Ok(m) => m,
+                    Err(Error::Timeout) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                let frames: Vec<Vec<u8>> = m
+                    .into_frames()
+                    .into_iter()
+                    .map(|mut f| {
+                        if upper {
+                            f.make_ascii_uppercase();
+                        }
+                        f
+                    })
+                    .collect();
+                let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+                s.send_multipart(&refs)?;
+                served += 1;
             }
-        },
+            // Dropping `s` lingers until the last reply is written.
+            Ok(())
+        }
     }
 }
 
@@ -372,6 +475,10 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Runtime(e)) => {
+            eprintln!("ringwire: {e}");
+            ExitCode::from(3)
+        }
+        Err(Failure::Bench(e)) => {
             eprintln!("ringwire: {e}");
             ExitCode::from(3)
         }

@@ -15,11 +15,11 @@
 
 use std::time::{Duration, Instant};
 
-use ringwire::shm::{Publisher, Puller, Pusher, ShmOptions, Subscriber, WaitMode};
+use crate::shm::{Publisher, Puller, Pusher, ShmOptions, Subscriber, WaitMode};
 
-use crate::link::{
-    BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Result, Transport, fail,
-    message_buffer, read_seq, stamp, unique_name,
+use crate::bench::link::{
+    BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Ready, Result, Transport,
+    fail, message_buffer, read_seq, stamp, unique_name,
 };
 
 /// Room per slot beyond the payload (frame header and slack).
@@ -29,14 +29,26 @@ const THROUGHPUT_SLOTS: usize = 1024;
 
 /// One of ringwire's wait modes.
 pub struct RingwireShm {
-    mode: Mode,
+    pub(crate) mode: Mode,
 }
 
+/// A receive mode of `ringwire::shm`.
 #[derive(Clone, Copy)]
-enum Mode {
+pub(crate) enum Mode {
     Busy,
     Blocking,
     Adaptive,
+}
+
+impl Mode {
+    /// The [`WaitMode`] it stands for.
+    pub(crate) fn wait(self) -> WaitMode {
+        match self {
+            Mode::Busy => WaitMode::BusyPoll,
+            Mode::Blocking => WaitMode::Blocking,
+            Mode::Adaptive => WaitMode::default(),
+        }
+    }
 }
 
 /// `WaitMode::BusyPoll`.
@@ -50,7 +62,7 @@ pub const ADAPTIVE: RingwireShm = RingwireShm {
     mode: Mode::Adaptive,
 };
 
-fn rerr(what: &'static str) -> impl FnOnce(ringwire::Error) -> BenchError {
+fn rerr(what: &'static str) -> impl FnOnce(crate::Error) -> BenchError {
     move |e| fail(what, e)
 }
 
@@ -79,7 +91,7 @@ impl ShmLink {
         };
         match got {
             Ok(seq) => seq.map(Some),
-            Err(ringwire::Error::Timeout | ringwire::Error::WouldBlock) => Ok(None),
+            Err(crate::Error::Timeout | crate::Error::WouldBlock) => Ok(None),
             Err(e) => Err(fail("ringwire shm recv", e)),
         }
     }
@@ -98,9 +110,8 @@ impl Link for ShmLink {
                 })
                 .map_err(rerr("ringwire shm publish"))?;
             }
-            // `send_bytes` encodes straight into the loaned slot (one copy). `Pusher::loan`
-            // is not used: under a sustained full queue it fails with `WouldBlock` even with
-            // `FullPolicy::Block` (it gives up after 1000 yields), while `send_bytes` waits.
+            // `send_bytes` encodes straight into the loaned slot (one copy) and, with
+            // `FullPolicy::Block`, waits while the queue is full.
             Tx::Push(p) => p.send_bytes(msg).map_err(rerr("ringwire shm push"))?,
         }
         Ok(())
@@ -127,30 +138,10 @@ impl Link for ShmLink {
     }
 }
 
-struct Pending {
-    link: ShmLink,
-    base: String,
-}
-
-impl Prepared for Pending {
-    fn address(&self) -> String {
-        self.base.clone()
-    }
-
-    fn accept(self: Box<Self>) -> Result<Box<dyn Link>> {
-        Ok(Box::new(self.link))
-    }
-}
-
 impl RingwireShm {
-    fn options(&self, params: Params) -> ShmOptions {
-        let wait = match self.mode {
-            Mode::Busy => WaitMode::BusyPoll,
-            Mode::Blocking => WaitMode::Blocking,
-            Mode::Adaptive => WaitMode::default(),
-        };
+    pub(crate) fn options(&self, params: Params) -> ShmOptions {
         let options = ShmOptions::new()
-            .wait(wait)
+            .wait(self.mode.wait())
             .slot_size(params.size.max(8) + SLOT_SLACK)
             .connect_timeout(CONNECT_TIMEOUT);
         match params.kind {
@@ -238,7 +229,10 @@ impl Transport for RingwireShm {
     fn prepare(&self, params: Params) -> Result<Box<dyn Prepared>> {
         let base = unique_name("shm");
         let link = self.open(&base, params, true)?;
-        Ok(Box::new(Pending { link, base }))
+        Ok(Box::new(Ready {
+            link,
+            address: base,
+        }))
     }
 
     fn connect(&self, address: &str, params: Params) -> Result<Box<dyn Link>> {

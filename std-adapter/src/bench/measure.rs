@@ -14,7 +14,7 @@
 
 use std::time::Instant;
 
-use crate::link::{BYE, BenchError, Kind, Link, PROBE, Result, SYNC};
+use crate::bench::link::{BYE, BenchError, Kind, Link, PROBE, Result, SYNC};
 
 /// Receives the next message that is not a surplus handshake echo.
 fn recv_data(link: &mut dyn Link) -> Result<u64> {

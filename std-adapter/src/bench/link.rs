@@ -8,7 +8,7 @@
 //! [`connect`](Transport::connect)s. Both sides then hold a [`Link`]: a bidirectional message
 //! channel whose messages are `size` bytes long and carry a `u64` sequence number in their first
 //! eight bytes (little endian). Everything else — round trips, throughput, percentiles — is
-//! written once, in [`crate::measure`], against these traits, so adding a transport is one
+//! written once, in [`crate::bench::measure`], against these traits, so adding a transport is one
 //! small module.
 
 use std::fmt;
@@ -121,6 +121,25 @@ pub trait Prepared {
 
     /// Waits for the peer to connect and returns the leader's link.
     fn accept(self: Box<Self>) -> Result<Box<dyn Link>>;
+}
+
+/// A [`Prepared`] side that needs no waiting: its link already exists and the handshake
+/// establishes that the peer is there (segments, services, lazily connecting sockets).
+pub struct Ready<L> {
+    /// The leader's link.
+    pub link: L,
+    /// What the peer connects to.
+    pub address: String,
+}
+
+impl<L: Link + 'static> Prepared for Ready<L> {
+    fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    fn accept(self: Box<Self>) -> Result<Box<dyn Link>> {
+        Ok(Box::new(self.link))
+    }
 }
 
 /// One measured transport (and mode): a small module implements it.

@@ -1,0 +1,25 @@
+//! Latency and throughput measurement between two processes: the engine behind the
+//! `ringwire bench` command and the side-by-side `ringwire-bench` program.
+//!
+//! A benchmark run is two processes, the *leader* and its *peer*. The leader prepares its side
+//! of a [`Transport`] (binds, creates segments), re-executes its own program as the peer with a
+//! hidden subcommand ([`Options::peer_args`]), and both then exchange fixed-size messages
+//! carrying a sequence number over a [`Link`]. The leader measures round trips (one sample per
+//! round trip, nearest-rank p50/p99/p99.9) and one-way throughput ([`measure`]), repeats the
+//! whole plan `--repeat` times and reports the median of each statistic ([`stats`]).
+//!
+//! Only the transport-neutral parts and ringwire's own shared-memory transports ([`shm`], [`zero_copy`]) live
+//! here, so that the `ringwire` CLI needs no other crate; the comparison transports (iceoryx2,
+//! libzmq, the unsafe bare ping-pong, raw sockets) stay in the `ringwire-bench` crate and
+//! implement the same [`Transport`] trait. `docs/benchmarks.md` describes the cases.
+
+pub mod link;
+pub mod measure;
+pub mod run;
+pub mod shm;
+pub mod stats;
+pub mod zero_copy;
+
+pub use link::{BenchError, Kind, Link, Params, Prepared, Result, Transport};
+pub use run::{Case, Options, PeerArgs, Pin, peer, report, run};
+pub use stats::{Latency, Row, Setup};

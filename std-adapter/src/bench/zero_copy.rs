@@ -1,0 +1,137 @@
+//! `ringwire-shm` zero-copy round trips: REQ/REP over `ringwire::shm`, where both directions
+//! are single-producer rings whose slots are read in place.
+//!
+//! The sender loans the next slot with `Requester::loan_with` / `Replier::loan_with` and writes
+//! only the 8-byte sequence number into it: the rest of the message (64 KiB by default) is the
+//! slot's existing contents, as when a producer builds its data directly in shared memory.
+//! The receiver reads the sequence number in place with `recv_with` (an SPSC slot belongs to
+//! its one reader until released, so nothing is copied out). So this case measures the
+//! transport's hand-over of a large message with no copy at all; the PUB/SUB case next to it
+//! ([`crate::bench::shm`]) copies the message into the slot and, being a broadcast ring, out of
+//! it again. The leader is the requester (it binds), the peer the replier; there is no
+//! throughput run (REQ/REP strictly alternates).
+
+use std::time::{Duration, Instant};
+
+use crate::bench::link::{
+    BenchError, CONNECT_TIMEOUT, Link, PROBE, Params, Prepared, Ready, Result, Transport, fail,
+    read_seq, unique_name,
+};
+use crate::bench::shm::{ADAPTIVE, BLOCKING, BUSY, Mode, RingwireShm};
+use crate::shm::{Replier, Requester};
+
+/// Zero-copy REQ/REP in one of ringwire's wait modes.
+pub struct ZeroCopy {
+    base: &'static RingwireShm,
+}
+
+/// Busy polling.
+pub const ZERO_COPY_BUSY: ZeroCopy = ZeroCopy { base: &BUSY };
+/// Futex wait.
+pub const ZERO_COPY_BLOCKING: ZeroCopy = ZeroCopy { base: &BLOCKING };
+/// Adaptive (the default wait mode).
+pub const ZERO_COPY_ADAPTIVE: ZeroCopy = ZeroCopy { base: &ADAPTIVE };
+
+enum Side {
+    Req(Requester),
+    Rep(Replier),
+}
+
+struct ZeroCopyLink {
+    side: Side,
+    size: usize,
+}
+
+impl Link for ZeroCopyLink {
+    fn send(&mut self, seq: u64) -> Result<()> {
+        let size = self.size;
+        // Writes the sequence number in place; the slot must hold the whole message.
+        let fill = move |slot: &mut [u8]| {
+            slot.get_mut(..8)?.copy_from_slice(&seq.to_le_bytes());
+            (slot.len() >= size).then_some(size)
+        };
+        match &mut self.side {
+            Side::Req(s) => s.loan_with(fill),
+            Side::Rep(s) => s.loan_with(fill),
+        }
+        .map_err(|e| fail("ringwire shm zero-copy send", e))
+    }
+
+    fn recv(&mut self) -> Result<u64> {
+        let got = match &mut self.side {
+            Side::Req(s) => s.recv_with(None, |m| read_seq(m.payload())),
+            Side::Rep(s) => s.recv_with(None, |m| read_seq(m.payload())),
+        };
+        got.map_err(|e| fail("ringwire shm zero-copy recv", e))?
+    }
+
+    /// Waits for the replier to attach, then one probe round trip.
+    fn handshake(&mut self) -> Result<()> {
+        if let Side::Req(s) = &self.side {
+            let deadline = Instant::now() + CONNECT_TIMEOUT;
+            while !s.peer_alive() {
+                if Instant::now() > deadline {
+                    return Err(BenchError("ringwire shm zero-copy: no replier".into()));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        self.send(PROBE)?;
+        while self.recv()? != PROBE {}
+        Ok(())
+    }
+}
+
+impl Transport for ZeroCopy {
+    fn id(&self) -> &'static str {
+        match self.base.mode {
+            Mode::Busy => "ringwire-shm-zc-busy",
+            Mode::Blocking => "ringwire-shm-zc-blocking",
+            Mode::Adaptive => "ringwire-shm-zc-adaptive",
+        }
+    }
+
+    fn group(&self) -> &'static str {
+        "ringwire-shm"
+    }
+
+    fn label(&self) -> &'static str {
+        match self.base.mode {
+            Mode::Busy => "busy poll: zero-copy REQ/REP",
+            Mode::Blocking => "futex wait: zero-copy REQ/REP",
+            Mode::Adaptive => "adaptive: zero-copy REQ/REP",
+        }
+    }
+
+    fn rtt_sizes(&self) -> &'static [usize] {
+        &[65536]
+    }
+
+    fn throughput(&self) -> bool {
+        false
+    }
+
+    fn prepare(&self, params: Params) -> Result<Box<dyn Prepared>> {
+        let address = unique_name("zc");
+        let s = Requester::builder()
+            .options(self.base.options(params))
+            .bind(&format!("shm://{address}"))
+            .map_err(|e| fail("ringwire shm requester", e))?;
+        let link = ZeroCopyLink {
+            side: Side::Req(s),
+            size: params.size.max(8),
+        };
+        Ok(Box::new(Ready { link, address }))
+    }
+
+    fn connect(&self, address: &str, params: Params) -> Result<Box<dyn Link>> {
+        let s = Replier::builder()
+            .options(self.base.options(params))
+            .connect(&format!("shm://{address}"))
+            .map_err(|e| fail("ringwire shm replier", e))?;
+        Ok(Box::new(ZeroCopyLink {
+            side: Side::Rep(s),
+            size: params.size.max(8),
+        }))
+    }
+}
