@@ -212,7 +212,7 @@ fn bench(extra: &[&str]) -> Output {
         "200",
         "--size",
         "8,1024",
-        "--zero-copy-sizes",
+        "--loan-sizes",
         "2048",
         "--mode",
         "busy,blocking",
@@ -249,10 +249,10 @@ fn bench_prints_one_table_row_per_mode_and_size() {
     for (row, (mode, size)) in rows.iter().zip([
         ("busy poll: PUB/SUB", "8 B"),
         ("busy poll: PUB/SUB", "1 KiB"),
-        ("busy poll: zero-copy REQ/REP", "2 KiB"),
+        ("busy poll: loaned REQ/REP", "2 KiB"),
         ("futex wait: PUB/SUB", "8 B"),
         ("futex wait: PUB/SUB", "1 KiB"),
-        ("futex wait: zero-copy REQ/REP", "2 KiB"),
+        ("futex wait: loaned REQ/REP", "2 KiB"),
     ]) {
         assert!(
             row.starts_with("ringwire-shm") && row.contains(mode),

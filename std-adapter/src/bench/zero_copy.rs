@@ -2,11 +2,11 @@
 //! are single-producer rings whose slots are read in place.
 //!
 //! The sender loans the next slot with `Requester::loan_with` / `Replier::loan_with` and writes
-//! only the 8-byte sequence number into it: the rest of the message (64 KiB by default) is the
-//! slot's existing contents, as when a producer builds its data directly in shared memory.
-//! The receiver reads the sequence number in place with `recv_with` (an SPSC slot belongs to
-//! its one reader until released, so nothing is copied out). So this case measures the
-//! transport's hand-over of a large message with no copy at all; the PUB/SUB case next to it
+//! the whole message (64 KiB by default) into it in place, its sequence number first — the same
+//! work as iceoryx2's sender, which copies the message into a loaned sample. The receiver reads
+//! the sequence number in place with `recv_with` (an SPSC slot belongs to its one reader until
+//! released, so nothing is copied out), as iceoryx2's receiver does. So this case is the
+//! like-for-like counterpart of the iceoryx2 rows; the PUB/SUB case next to it
 //! ([`crate::bench::shm`]) copies the message into the slot and, being a broadcast ring, out of
 //! it again. The leader is the requester (it binds), the peer the replier; there is no
 //! throughput run (REQ/REP strictly alternates).
@@ -39,16 +39,18 @@ enum Side {
 
 struct ZeroCopyLink {
     side: Side,
-    size: usize,
+    /// The message written into each loaned slot (its first 8 bytes are the sequence number).
+    message: Vec<u8>,
 }
 
 impl Link for ZeroCopyLink {
     fn send(&mut self, seq: u64) -> Result<()> {
-        let size = self.size;
-        // Writes the sequence number in place; the slot must hold the whole message.
-        let fill = move |slot: &mut [u8]| {
-            slot.get_mut(..8)?.copy_from_slice(&seq.to_le_bytes());
-            (slot.len() >= size).then_some(size)
+        self.message[..8].copy_from_slice(&seq.to_le_bytes());
+        let message = &self.message;
+        // Writes the whole message in place; the slot must hold it.
+        let fill = |slot: &mut [u8]| {
+            slot.get_mut(..message.len())?.copy_from_slice(message);
+            Some(message.len())
         };
         match &mut self.side {
             Side::Req(s) => s.loan_with(fill),
@@ -97,9 +99,9 @@ impl Transport for ZeroCopy {
 
     fn label(&self) -> &'static str {
         match self.base.mode {
-            Mode::Busy => "busy poll: zero-copy REQ/REP",
-            Mode::Blocking => "futex wait: zero-copy REQ/REP",
-            Mode::Adaptive => "adaptive: zero-copy REQ/REP",
+            Mode::Busy => "busy poll: loaned REQ/REP",
+            Mode::Blocking => "futex wait: loaned REQ/REP",
+            Mode::Adaptive => "adaptive: loaned REQ/REP",
         }
     }
 
@@ -119,7 +121,7 @@ impl Transport for ZeroCopy {
             .map_err(|e| fail("ringwire shm requester", e))?;
         let link = ZeroCopyLink {
             side: Side::Req(s),
-            size: params.size.max(8),
+            message: vec![0x5a; params.size.max(8)],
         };
         Ok(Box::new(Ready { link, address }))
     }
@@ -131,7 +133,7 @@ impl Transport for ZeroCopy {
             .map_err(|e| fail("ringwire shm replier", e))?;
         Ok(Box::new(ZeroCopyLink {
             side: Side::Rep(s),
-            size: params.size.max(8),
+            message: vec![0x5a; params.size.max(8)],
         }))
     }
 }

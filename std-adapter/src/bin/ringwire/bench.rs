@@ -19,10 +19,10 @@ pub struct BenchArgs {
     /// Round-trip message sizes in bytes, comma-separated (at least 8).
     #[arg(long, value_delimiter = ',', default_values_t = [8usize, 65536])]
     size: Vec<usize>,
-    /// Sizes of the zero-copy REQ/REP round trips, comma-separated (the sender writes only
-    /// the 8-byte sequence number into the loaned slot, the receiver reads it in place).
+    /// Sizes of the loaned REQ/REP round trips, comma-separated (the sender writes the whole
+    /// message into the loaned slot, the receiver reads it in place).
     #[arg(long, value_delimiter = ',', default_values_t = [65536usize])]
-    zero_copy_sizes: Vec<usize>,
+    loan_sizes: Vec<usize>,
     /// Receive modes to measure, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Mode::Busy, Mode::Blocking, Mode::Adaptive])]
     mode: Vec<Mode>,
@@ -79,7 +79,7 @@ fn transports() -> Vec<&'static dyn Transport> {
 
 /// Runs the benchmark and prints the report; `Ok(false)` if a run failed.
 pub fn lead(a: &BenchArgs) -> Result<bool, BenchError> {
-    if let Some(bad) = a.size.iter().chain(&a.zero_copy_sizes).find(|&&s| s < 8) {
+    if let Some(bad) = a.size.iter().chain(&a.loan_sizes).find(|&&s| s < 8) {
         return Err(BenchError(format!(
             "--size {bad}: messages carry an 8-byte sequence number"
         )));
@@ -93,10 +93,10 @@ pub fn lead(a: &BenchArgs) -> Result<bool, BenchError> {
             sizes: a.size.clone(),
             throughput: a.thr_msgs > 0,
         });
-        if !a.zero_copy_sizes.is_empty() {
+        if !a.loan_sizes.is_empty() {
             cases.push(Case {
                 transport: m.zero_copy(),
-                sizes: a.zero_copy_sizes.clone(),
+                sizes: a.loan_sizes.clone(),
                 throughput: false,
             });
         }
