@@ -220,10 +220,15 @@ fn cpu_json(cpu: Option<usize>) -> String {
 }
 
 impl Setup {
-    /// The comment line printed above the table.
+    /// The comment line printed above the table, naming the program that ran
+    /// (`ringwire` for `ringwire bench`, `ringwire-bench` for the comparison).
     pub fn header(&self) -> String {
+        let program = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "ringwire".to_string());
         format!(
-            "# ringwire-bench: {} round trips per run after {} warm-up; {} msgs per throughput \
+            "# {program}: {} round trips per run after {} warm-up; {} msgs per throughput \
              run; median of {} run(s); pin={} (leader cpu {}, peer cpu {}); {} cpus",
             self.iters,
             self.warmup,
