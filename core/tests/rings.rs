@@ -460,3 +460,61 @@ fn mpmc_recovery_lock_of_a_dead_recoverer_is_broken() {
         Err(ClaimError::Held { owner: 51 })
     );
 }
+
+#[test]
+fn broadcast_reader_ahead_of_head_and_a_writer_that_died_between_stamp_and_head() {
+    let region = region();
+    let ring = Broadcast::create(&*region, cfg(4), Creator::default()).unwrap();
+    let mut reader = ring.reader(Start::Next);
+    let mut buf = [0u8; 32];
+    {
+        let mut writer = ring.writer(7).unwrap();
+        let _ = writer.try_send(&[1; 3]).unwrap();
+        // The writer "dies" after stamping slot 0 complete but before storing `head = 1`
+        // (the head word is the producer line's first word, offset 128).
+        region.write_at(128, &0u64.to_ne_bytes());
+    }
+    // The reader polls the slot's stamp, so it takes the message anyway...
+    assert_eq!(reader.try_recv(&mut buf), Ok(3));
+    assert_eq!(&buf[..3], &[1; 3]);
+    // ...and is now one past `head`: that is an empty ring, not corruption.
+    assert_eq!(reader.pending(), 0);
+    assert_eq!(reader.try_recv(&mut buf), Err(RecvError::Empty));
+    // A new writer counts the orphaned message instead of writing position 0 again.
+    let mut writer = ring.writer(8).unwrap();
+    assert_eq!(writer.head(), 1);
+    let _ = writer.try_send(&[2; 3]).unwrap();
+    assert_eq!(reader.try_recv(&mut buf), Ok(3));
+    assert_eq!(&buf[..3], &[2; 3]);
+    assert_eq!(reader.try_recv(&mut buf), Err(RecvError::Empty));
+    // History still holds both, in order.
+    let mut late = ring.reader(Start::Latest(4));
+    for expected in [1u8, 2] {
+        assert_eq!(late.try_recv(&mut buf), Ok(3));
+        assert_eq!(buf[0], expected);
+    }
+}
+
+#[test]
+fn spsc_message_published_without_its_stamp_is_still_delivered() {
+    let region = region();
+    let ring = Spsc::create(&*region, cfg(4), Creator::default()).unwrap();
+    let mut tx = ring.producer(1).unwrap();
+    let mut rx = ring.consumer(2).unwrap();
+    let mut buf = [0u8; 32];
+    let _ = tx.try_send(b"a").unwrap();
+    // As if the producer died after storing `tail` but before stamping slot 0 (offset 256):
+    // the consumer falls back to `tail`.
+    region.write_at(256, &0u64.to_ne_bytes());
+    assert_eq!(rx.try_recv(&mut buf), Ok(1));
+    assert_eq!(&buf[..1], b"a");
+    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Empty));
+    // Stamped messages keep flowing through several laps of the ring.
+    for i in 0..10u8 {
+        let _ = tx.try_send(&[i]).unwrap();
+        assert_eq!(rx.try_recv(&mut buf), Ok(1));
+        assert_eq!(buf[0], i);
+    }
+    assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Empty));
+    assert_eq!(rx.pending(), 0);
+}

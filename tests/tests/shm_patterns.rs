@@ -440,3 +440,35 @@ fn image_sized_request_and_reply_round_trip_through_loans() {
         assert!(tail_ok);
     }
 }
+
+#[test]
+fn slot_count_defaults_per_pattern() {
+    // REQ/REP: 4 slots per direction unless set. Abandoned requests pile up in the request
+    // ring while the replier does not read: the fifth finds it full.
+    let e = ep("reqrep-default-slots");
+    let _rep = Replier::bind(&e).unwrap();
+    let opts = ShmOptions::new().full(FullPolicy::Error);
+    let mut req = Requester::builder().options(opts).connect(&e).unwrap();
+    for i in 0..4u8 {
+        req.send_bytes(&[i]).unwrap();
+        req.abandon();
+    }
+    assert!(matches!(req.send_bytes(&[4]), Err(Error::WouldBlock)));
+    // An explicit count wins.
+    let e = ep("reqrep-set-slots");
+    let _rep = Replier::builder().slot_count(8).bind(&e).unwrap();
+    let opts = ShmOptions::new().full(FullPolicy::Error);
+    let mut req = Requester::builder().options(opts).connect(&e).unwrap();
+    for i in 0..8u8 {
+        req.send_bytes(&[i]).unwrap();
+        req.abandon();
+    }
+    assert!(matches!(req.send_bytes(&[8]), Err(Error::WouldBlock)));
+    // PUSH/PULL: 64.
+    let e = ep("pushpull-default-slots");
+    let mut push = Pusher::builder().full(FullPolicy::Error).bind(&e).unwrap();
+    for i in 0..64u8 {
+        push.send_bytes(&[i]).unwrap();
+    }
+    assert!(matches!(push.send_bytes(&[64]), Err(Error::WouldBlock)));
+}

@@ -12,7 +12,12 @@
 //! slot, a seqlock stamp: `2p + 1` while position `p` is being written, `2p + 2` once it is
 //! complete (0 = never written). The writer stores the odd stamp, a Release fence, the payload
 //! and length with relaxed atomic words, the even stamp with Release, then `head = p + 1` with
-//! Release. A reader at cursor `c < head` loads the stamp (Acquire), expects `2c + 2`, copies the
+//! Release. A reader at cursor `c` loads the slot's stamp (Acquire); if it is `2c + 2` the
+//! message is there, without a look at `head` (so a waiting reader spins on the very cache line
+//! the writer fills, and `head` stays in the writer's cache); otherwise `head` tells an empty
+//! ring from an overrun (a reader may so be one message past `head` for a moment, between the
+//! writer's two stores; a new writer repairs `head` if its predecessor died there). With the
+//! stamp `2c + 2` in hand, the reader copies the
 //! length and payload with relaxed atomic words, issues an Acquire fence and reloads the stamp:
 //! if it changed, the copy may be torn and is discarded as an overrun (Boehm, "Can seqlocks get
 //! along with programming language memory models?", 2012). Payload copies are word-wise relaxed
@@ -111,7 +116,15 @@ impl<R: Region> Broadcast<R> {
     pub fn writer(&self, owner: u32) -> Result<Writer<'_, R>, ClaimError> {
         self.seg.claim(OFF_WRITER_CLAIM, owner)?;
         // SYNC: Acquire pairs with the previous writer's Release store of `head`.
-        let head = self.seg.control(HEAD).load(Ordering::Acquire);
+        let mut head = self.seg.control(HEAD).load(Ordering::Acquire);
+        // A writer that died between its complete stamp and its `head` store left message
+        // `head` published (readers may have taken it): count it, never write that position twice.
+        // SYNC: Acquire pairs with that writer's Release store of the stamp.
+        if self.seg.slot(head).seq().load(Ordering::Acquire) == stamp_done(head) {
+            head = head.wrapping_add(1);
+            // SYNC: Release pairs with the readers' Acquire loads of `head`.
+            self.seg.control(HEAD).store(head, Ordering::Release);
+        }
         Ok(Writer {
             ring: self,
             owner,
@@ -257,7 +270,9 @@ impl<'a, R: Region> Reader<'a, R> {
 
     /// Messages written but not yet received (may exceed the capacity when lagging).
     pub fn pending(&self) -> u64 {
-        self.ring.head().wrapping_sub(self.cursor)
+        let pending = self.ring.head().wrapping_sub(self.cursor);
+        // The cursor may be one past `head` for a moment (see `next`).
+        if (pending as i64) < 0 { 0 } else { pending }
     }
 
     /// The underlying ring (for its segment's waiter registration).
@@ -280,10 +295,22 @@ impl<'a, R: Region> Reader<'a, R> {
 
     fn next(&mut self) -> Next<'a> {
         let seg = &self.ring.seg;
+        // Fast path: the stamp of the slot under the cursor says by itself whether message
+        // `cursor` is complete (stamps are unique per position), so a reader waiting for the
+        // next message polls that one cache line — the one the writer fills — and never
+        // touches `head`, which stays in the writer's cache.
+        let slot = seg.slot(self.cursor);
+        // SYNC: Acquire pairs with the writer's Release store of the even stamp.
+        let stamp = slot.seq().load(Ordering::Acquire);
+        if stamp == stamp_done(self.cursor) {
+            return self.ready(slot, stamp);
+        }
         // SYNC: Acquire pairs with the writer's Release store of `head`.
         let head = seg.control(HEAD).load(Ordering::Acquire);
         let available = head.wrapping_sub(self.cursor);
-        if available == 0 {
+        // One behind the cursor: the fast path took message `head` between the writer's stamp
+        // and its `head` store. Nothing new yet.
+        if available == 0 || available == u64::MAX {
             return Next::Fail(RecvError::Empty);
         }
         if (available as i64) < 0 {
@@ -296,7 +323,6 @@ impl<'a, R: Region> Reader<'a, R> {
             self.cursor = oldest;
             return Next::Fail(RecvError::Lagged(lost));
         }
-        let slot = seg.slot(self.cursor);
         // SYNC: Acquire pairs with the writer's Release store of the even stamp.
         let stamp = slot.seq().load(Ordering::Acquire);
         let expected = stamp_done(self.cursor);
@@ -308,6 +334,11 @@ impl<'a, R: Region> Reader<'a, R> {
                 Next::Fail(RecvError::Corrupt)
             };
         }
+        self.ready(slot, stamp)
+    }
+
+    /// The message under the cursor, whose slot carries the complete stamp `stamp`.
+    fn ready(&mut self, slot: Slot<'a>, stamp: u64) -> Next<'a> {
         let len = slot.len().load(Ordering::Relaxed) as usize;
         if len > slot.capacity() {
             return Next::Fail(if self.still_valid(slot, stamp) {

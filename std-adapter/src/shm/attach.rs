@@ -23,6 +23,8 @@ pub(crate) trait RingSet: Sized {
     const TYPE_NAME: &'static str;
     /// What the pattern is called in error messages.
     const PATTERN: &'static str;
+    /// Slots per ring when the options leave `slot_count` unset.
+    const DEFAULT_SLOTS: usize = 64;
     /// Bytes the OS segment needs for `config`.
     fn segment_len(config: &RingConfig) -> Option<usize>;
     /// Lays the rings out in a fresh segment.
@@ -46,6 +48,7 @@ pub(crate) fn config_for<S: RingSet>(options: &ShmOptions) -> Result<RingConfig>
     // At least 2 slots: Vyukov's MPMC queue cannot tell full from empty with one.
     let count = options
         .slot_count
+        .unwrap_or(S::DEFAULT_SLOTS)
         .max(options.history)
         .max(2)
         .checked_next_power_of_two();

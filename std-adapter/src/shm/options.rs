@@ -46,8 +46,10 @@ pub enum FullPolicy {
 pub struct ShmOptions {
     /// Largest encoded message (all frames plus 8 bytes per frame) a slot holds, in bytes.
     pub slot_size: usize,
-    /// Slots per ring (rounded up to a power of two, at least 2).
-    pub slot_count: usize,
+    /// Slots per ring (rounded up to a power of two, at least 2); `None`: the pattern's default,
+    /// 64 for PUB/SUB and PUSH/PULL, 4 per direction for REQ/REP (lock-step: one request in
+    /// flight).
+    pub slot_count: Option<usize>,
     /// PUB/SUB: how many of the latest messages a subscriber that connects late still gets.
     pub history: usize,
     /// How blocked calls wait.
@@ -66,7 +68,7 @@ impl Default for ShmOptions {
     fn default() -> Self {
         Self {
             slot_size: 4096,
-            slot_count: 64,
+            slot_count: None,
             history: 0,
             wait: WaitMode::default(),
             full: FullPolicy::default(),
@@ -88,16 +90,21 @@ macro_rules! setters {
 }
 
 impl ShmOptions {
-    /// The defaults: 64 slots of 4 KiB, no history, adaptive waits, blocking when full.
+    /// The defaults: 4 KiB slots, the pattern's slot count, no history, adaptive waits,
+    /// blocking when full.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets [`ShmOptions::slot_count`].
+    pub fn slot_count(mut self, value: usize) -> Self {
+        self.slot_count = Some(value);
+        self
     }
 
     setters! {
         /// Sets [`ShmOptions::slot_size`].
         slot_size: usize,
-        /// Sets [`ShmOptions::slot_count`].
-        slot_count: usize,
         /// Sets [`ShmOptions::history`].
         history: usize,
         /// Sets [`ShmOptions::wait`].
@@ -159,11 +166,14 @@ impl<S: ShmSocket> Builder<S> {
         self
     }
 
+    /// Slots per ring (see [`ShmOptions::slot_count`]).
+    pub fn slot_count(mut self, value: usize) -> Self {
+        self.options.slot_count = Some(value);
+        self
+    }
+
     builder_setters! {
         /// Largest encoded message per slot, in bytes.
-        slot_size: usize,
-        /// Slots per ring.
-        slot_count: usize,
         /// Messages kept for late-joining subscribers.
         history: usize,
         /// How blocked calls wait.

@@ -52,6 +52,9 @@ impl RingSet for Ring {
 /// The ring plus what both sides need to wait on it and recover it.
 struct Queue {
     ring: Ring,
+    /// This process's owner id, read once: `getpid` is a system call, and a socket is not
+    /// used across `fork` (as with ZeroMQ's sockets).
+    me: u32,
     name: SegmentName,
     options: ShmOptions,
     /// When a recovery last saw a claim with no owner recorded yet.
@@ -77,6 +80,7 @@ impl Queue {
         let stale = attach::StaleCheck::new(ring.segment().region(), options.liveness_interval);
         Self {
             ring,
+            me: attach::owner_id(),
             name,
             options,
             unattributed_since: Cell::new(None),
@@ -98,12 +102,12 @@ impl Queue {
     /// replacement segment if the creator died and a successor bound the name.
     fn check(
         ring: &Ring,
+        me: u32,
         name: &SegmentName,
         options: &ShmOptions,
         unattributed_since: &Cell<Option<Instant>>,
         next: &mut Option<Ring>,
     ) -> Result<Check> {
-        let me = attach::owner_id();
         // A claim with no owner recorded yet is normally a live claimer a few instructions
         // after its CAS, but one preempted on a loaded machine can sit there for a while. So
         // unattributed claims are released only after every check for a long quiet period
@@ -142,24 +146,26 @@ impl Queue {
     fn wait<T>(
         &mut self,
         wait: Wait,
-        attempt: &mut dyn FnMut(&Ring) -> Result<Option<T>>,
+        attempt: &mut dyn FnMut(&Ring, u32, &SegmentName) -> Result<Option<T>>,
     ) -> Result<T> {
         loop {
             let mut next = None;
             let Self {
                 ring,
+                me,
                 name,
                 options,
                 unattributed_since,
                 ..
             } = self;
+            let me = *me;
             let waited = wait_for(
                 options.wait,
                 wait,
                 ring.segment(),
                 options.liveness_interval,
-                &mut || Self::check(ring, name, options, unattributed_since, &mut next),
-                &mut || attempt(ring),
+                &mut || Self::check(ring, me, name, options, unattributed_since, &mut next),
+                &mut || attempt(ring, me, name),
             )?;
             match waited {
                 Waited::Done(v) => return Ok(v),
@@ -174,8 +180,7 @@ impl Queue {
 
     fn send(&mut self, encode: &dyn Fn(&mut [u8]) -> Result<usize>) -> Result<()> {
         self.follow();
-        let me = attach::owner_id();
-        let done = self.wait(self.full_wait(), &mut |ring| {
+        let done = self.wait(self.full_wait(), &mut |ring, me, _| {
             let producer = ring
                 .producer(me)
                 .map_err(|e| Error::Protocol(e.to_string()))?;
@@ -234,8 +239,8 @@ impl Pusher {
     /// Dropping the loan uncommitted queues nothing (pullers skip the slot).
     pub fn loan(&mut self) -> Result<PushLoan<'_>> {
         self.queue.follow();
-        let me = attach::owner_id();
         let queue = &self.queue;
+        let me = queue.me;
         let ring = &queue.ring;
         let seg = ring.segment();
         let producer = ring
@@ -268,6 +273,7 @@ impl Pusher {
                 let mut ignored = None;
                 Queue::check(
                     ring,
+                    me,
                     &queue.name,
                     &queue.options,
                     &queue.unattributed_since,
@@ -386,10 +392,8 @@ impl Puller {
         wait: Wait,
         f: impl FnOnce(MessageRef<'_>) -> Result<R>,
     ) -> Result<R> {
-        let me = attach::owner_id();
         let mut f = Some(f);
-        let name = self.queue.name.clone();
-        let got = self.queue.wait(wait, &mut |ring| {
+        let got = self.queue.wait(wait, &mut |ring, me, name| {
             let consumer = ring
                 .consumer(me)
                 .map_err(|e| Error::Protocol(e.to_string()))?;
