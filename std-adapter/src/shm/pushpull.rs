@@ -50,6 +50,10 @@ impl RingSet for Ring {
 }
 
 /// The ring plus what both sides need to wait on it and recover it.
+/// One try of a queue operation: the ring, this process's owner id and the segment's name in,
+/// `Some` when done.
+type Attempt<'a, T> = dyn FnMut(&Ring, u32, &SegmentName) -> Result<Option<T>> + 'a;
+
 struct Queue {
     ring: Ring,
     /// This process's owner id, read once: `getpid` is a system call, and a socket is not
@@ -146,7 +150,7 @@ impl Queue {
     fn wait<T>(
         &mut self,
         wait: Wait,
-        attempt: &mut dyn FnMut(&Ring, u32, &SegmentName) -> Result<Option<T>>,
+        attempt: &mut Attempt<'_, T>,
     ) -> Result<T> {
         loop {
             let mut next = None;
