@@ -1,0 +1,154 @@
+//! Interop with real libzmq through pyzmq beyond the socket matrix: ringwire XPUB against a
+//! pyzmq SUB and ringwire XSUB against a pyzmq XPUB (subscriptions and cancels as messages),
+//! and ZMTP heartbeats both ways (libzmq pinging an idle ringwire socket, ringwire pinging
+//! libzmq), over tcp and ipc. The peer script is `src/peer_x.py`.
+#![forbid(unsafe_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdout};
+use std::time::Duration;
+
+use ringwire::zmtp::{Rep, Req, SocketEvent, XPub, XSub};
+use ringwire_tests::interop::{SIZES, payload, spawn_python};
+use ringwire_tests::{transports, unique_ipc, watchdog};
+
+const T: Duration = Duration::from_secs(15);
+const PEER_X: &str = include_str!("../src/peer_x.py");
+
+struct Peer {
+    child: Child,
+    out: BufReader<ChildStdout>,
+    ep: String,
+}
+
+impl Peer {
+    fn start(role: &str, mode: &str, ep: &str) -> Peer {
+        let mut child = spawn_python(PEER_X, &[role, mode, ep]);
+        let mut out = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("peer output");
+        let ep = line
+            .strip_prefix("EP ")
+            .unwrap_or_else(|| panic!("peer said {line:?}"))
+            .trim()
+            .to_string();
+        Peer { child, out, ep }
+    }
+
+    fn finish(mut self) {
+        let mut rest = String::new();
+        self.out.read_to_string(&mut rest).expect("peer output");
+        let status = self.child.wait().expect("wait peer");
+        assert!(
+            status.success() && rest.contains("OK"),
+            "peer failed: {status} {rest:?}"
+        );
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn xpub_serves_a_pyzmq_sub() {
+    watchdog(120);
+    for ep in transports("xpub") {
+        let mut xpub = XPub::bind(&ep).expect("bind");
+        let ep = xpub.bound_endpoints()[0].to_string();
+        let peer = Peer::start("sub", "connect", &ep);
+        // The SUB's subscription arrives as a message.
+        assert_eq!(
+            xpub.recv_bytes_timeout(T).expect("subscription"),
+            b"\x01topic"
+        );
+        // Publish (libzmq-style filtering happens here, at the XPUB) until the cancel.
+        loop {
+            for n in SIZES {
+                xpub.send_multipart(&[b"other", b"x"]).expect("send");
+                xpub.send_multipart(&[b"topic", &payload(n)]).expect("send");
+            }
+            xpub.flush().expect("flush");
+            match xpub.recv_bytes_timeout(Duration::from_millis(10)) {
+                Ok(m) => {
+                    assert_eq!(m, b"\x00topic", "only the cancel may arrive");
+                    break;
+                }
+                Err(ringwire::Error::Timeout) => {}
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+        peer.finish();
+    }
+}
+
+#[test]
+fn xsub_subscribes_to_a_pyzmq_xpub() {
+    watchdog(120);
+    for ep in ["tcp://127.0.0.1:*".to_string(), unique_ipc("xsub")] {
+        let peer = Peer::start("xpub", "bind", &ep);
+        let mut xsub = XSub::connect(&peer.ep).expect("connect");
+        xsub.send_bytes(b"\x01topic").expect("subscribe");
+        let mut seen = std::collections::BTreeSet::new();
+        while seen.len() < SIZES.len() {
+            let m = xsub.recv_multipart_timeout(T).expect("recv");
+            // libzmq's XPUB filtered by our subscription: "other" never comes.
+            assert_eq!(m.frames()[0], b"topic");
+            let body = &m.frames()[1];
+            assert_eq!(*body, payload(body.len()));
+            seen.insert(body.len());
+        }
+        xsub.send_bytes(b"\x00topic").expect("cancel");
+        xsub.flush().expect("flush");
+        peer.finish();
+    }
+}
+
+#[test]
+fn an_idle_ringwire_socket_answers_libzmq_heartbeats() {
+    watchdog(120);
+    for ep in transports("hb-rep") {
+        let mut rep = Rep::bind(&ep).expect("bind");
+        let ep = rep.bound_endpoints()[0].to_string();
+        let peer = Peer::start("hb-req", "connect", &ep);
+        // The owner is away (not in any call) while libzmq pings every 50 ms and would drop
+        // the connection after 200 ms of silence: the driver thread must answer.
+        std::thread::sleep(Duration::from_millis(2000));
+        let q = rep.recv_bytes_timeout(T).expect("request after idle");
+        assert_eq!(q, b"after idle");
+        rep.send_bytes(&q).expect("reply");
+        rep.flush().expect("flush");
+        peer.finish();
+    }
+}
+
+#[test]
+fn ringwire_heartbeats_keep_a_libzmq_connection() {
+    watchdog(120);
+    for ep in ["tcp://127.0.0.1:*".to_string(), unique_ipc("hb-req")] {
+        let peer = Peer::start("rep", "bind", &ep);
+        let mut req = Req::builder()
+            .heartbeat(Duration::from_millis(50), Duration::from_millis(200))
+            .connect(&peer.ep)
+            .expect("connect");
+        let events = req.monitor();
+        req.wait_for_peers(1, T).expect("connected");
+        // Idle for 1.5 s: libzmq answers our PINGs with PONGs, so the heartbeat timeout
+        // never fires.
+        std::thread::sleep(Duration::from_millis(1500));
+        req.send_bytes(b"ping?").expect("send");
+        assert_eq!(req.recv_bytes_timeout(T).expect("reply"), b"ping?");
+        let stats = req.stats();
+        assert_eq!(stats.idle_timeouts, 0, "{stats:?}");
+        assert_eq!(stats.disconnected, 0, "{stats:?}");
+        let dropped: Vec<SocketEvent> = events
+            .try_iter()
+            .filter(|e| matches!(e, SocketEvent::Disconnected { .. }))
+            .collect();
+        assert!(dropped.is_empty(), "{dropped:?}");
+        peer.finish();
+    }
+}
