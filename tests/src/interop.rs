@@ -4,8 +4,9 @@
 //! `npm install zeromq@6` under `target/interop-node`.
 
 use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// The workspace's `target/` directory.
 pub fn target_dir() -> PathBuf {
@@ -168,3 +169,50 @@ pub fn payload(n: usize) -> Vec<u8> {
 
 /// The payload sizes every interop test exchanges.
 pub const SIZES: [usize; 5] = [0, 1, 255, 256, 1 << 20];
+
+/// A running peer script: it prints `EP <endpoint>` first, then `OK` when its scenario passed.
+/// Dropping it kills the process.
+pub struct PeerProcess {
+    child: Child,
+    out: BufReader<ChildStdout>,
+    /// The endpoint the peer bound or connected (port resolved).
+    pub ep: String,
+}
+
+impl PeerProcess {
+    /// Takes over a spawned peer (stdout piped) and reads its `EP` line.
+    pub fn attach(mut child: Child) -> PeerProcess {
+        let mut out = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("peer output");
+        let ep = line
+            .strip_prefix("EP ")
+            .unwrap_or_else(|| panic!("peer said {line:?}"))
+            .trim()
+            .to_string();
+        PeerProcess { child, out, ep }
+    }
+
+    /// Waits for the peer to exit and asserts it succeeded and said `OK`.
+    pub fn finish(mut self) {
+        let mut rest = String::new();
+        self.out.read_to_string(&mut rest).expect("peer output");
+        let status = self.child.wait().expect("wait peer");
+        assert!(
+            status.success() && rest.contains("OK"),
+            "peer failed: {status} {rest:?}"
+        );
+    }
+
+    /// Whether the peer has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_some()
+    }
+}
+
+impl Drop for PeerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,13 +2,11 @@
 //! (pyzmq or zeromq.js), ringwire binding and the peer binding, over tcp and ipc, with
 //! the binary payloads of [`SIZES`].
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdout};
 use std::time::Duration;
 
 use ringwire::zmtp::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub};
 
-use crate::interop::{Peer, SIZES, payload, spawn_peer};
+use crate::interop::{Peer, PeerProcess, SIZES, payload, spawn_peer};
 use crate::unique_ipc;
 
 const T: Duration = Duration::from_secs(15);
@@ -36,54 +34,12 @@ pub enum Case {
     Pair,
 }
 
-struct Running {
-    child: Child,
-    out: BufReader<ChildStdout>,
-    ep: String,
-}
-
-impl Running {
-    fn start(peer: Peer, role: &str, mode: &str, ep: &str) -> Running {
-        let mut child = spawn_peer(peer, role, mode, ep);
-        let mut out = BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        out.read_line(&mut line).expect("peer output");
-        let ep = line
-            .strip_prefix("EP ")
-            .unwrap_or_else(|| panic!("{peer:?} peer said {line:?}"))
-            .trim()
-            .to_string();
-        Running { child, out, ep }
-    }
-
-    fn finish(mut self) {
-        let mut rest = String::new();
-        self.out.read_to_string(&mut rest).expect("peer output");
-        let status = self.child.wait().expect("wait peer");
-        assert!(
-            status.success() && rest.contains("OK"),
-            "peer failed: {status} {rest:?}"
-        );
-    }
-
-    fn exited(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_some()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn matrix<S>(
     peer: Peer,
     py_role: &str,
     make: impl Fn(&str, bool) -> S,
     bound: impl Fn(&S) -> String,
-    scenario: impl Fn(&mut S, &mut Running),
+    scenario: impl Fn(&mut S, &mut PeerProcess),
 ) {
     for (bind_ep, peer_bind_ep) in [
         (
@@ -96,10 +52,10 @@ fn matrix<S>(
             let (mut sock, mut running) = if rust_binds {
                 let s = make(&bind_ep, true);
                 let ep = bound(&s);
-                let r = Running::start(peer, py_role, "connect", &ep);
+                let r = PeerProcess::attach(spawn_peer(peer, py_role, "connect", &ep));
                 (s, r)
             } else {
-                let r = Running::start(peer, py_role, "bind", &peer_bind_ep);
+                let r = PeerProcess::attach(spawn_peer(peer, py_role, "bind", &peer_bind_ep));
                 (make(&r.ep, false), r)
             };
             eprintln!(

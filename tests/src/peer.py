@@ -1,6 +1,7 @@
 # A pyzmq peer for ringwire's interop tests: peer.py ROLE (bind|connect) ENDPOINT
 # Prints "EP <endpoint>" once bound or connected, then runs ROLE's scenario over the
-# shared payload set and prints "OK" (exit 0) or raises (exit 1).
+# shared payload set and prints "OK" (exit 0) or raises (exit 1). Beyond the socket matrix:
+# "xpub" (against a ringwire XSUB) and "hb-req" (a REQ that heartbeats an idle ringwire REP).
 import sys, time, zmq
 
 SIZES = [0, 1, 255, 256, 1 << 20]
@@ -10,7 +11,8 @@ def payload(n):
 PAYLOADS = [payload(n) for n in SIZES]
 role, mode, ep = sys.argv[1], sys.argv[2], sys.argv[3]
 kinds = {"pub": zmq.PUB, "sub": zmq.SUB, "req": zmq.REQ, "rep": zmq.REP, "dealer": zmq.DEALER,
-         "router": zmq.ROUTER, "push": zmq.PUSH, "pull": zmq.PULL, "pair": zmq.PAIR}
+         "router": zmq.ROUTER, "push": zmq.PUSH, "pull": zmq.PULL, "pair": zmq.PAIR,
+         "xpub": zmq.XPUB, "hb-req": zmq.REQ}
 ctx = zmq.Context()
 s = ctx.socket(kinds[role])
 s.setsockopt(zmq.LINGER, 2000)
@@ -20,6 +22,13 @@ if role == "dealer":
     s.setsockopt(zmq.IDENTITY, b"py-dealer")
 if role == "sub":
     s.setsockopt(zmq.SUBSCRIBE, b"topic")
+mon = None
+if role == "hb-req":
+    # libzmq pings every 50 ms and drops the connection when no PONG (or other traffic)
+    # arrives within 200 ms.
+    s.setsockopt(zmq.HEARTBEAT_IVL, 50)
+    s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 200)
+    mon = s.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED)
 if mode == "bind":
     s.bind(ep)
     ep = s.getsockopt(zmq.LAST_ENDPOINT).decode()
@@ -47,6 +56,35 @@ elif role == "sub":
         if body not in PAYLOADS:
             raise SystemExit(f"unexpected payload of {len(body)} bytes")
         seen.add(len(body))
+    # Cancel, so that a ringwire XPUB sees the CANCEL arrive as a message.
+    s.setsockopt(zmq.UNSUBSCRIBE, b"topic")
+    time.sleep(0.2)
+elif role == "xpub":
+    # Against a ringwire XSUB: its subscription arrives as a message; publish (libzmq filters
+    # by it) until the XSUB's cancel arrives.
+    sub = s.recv()
+    if sub != b"\x01topic":
+        raise SystemExit(f"subscription message {sub!r}")
+    deadline = time.time() + 20
+    while True:
+        if time.time() > deadline:
+            raise SystemExit("no cancel from the XSUB")
+        for p in PAYLOADS:
+            s.send_multipart([b"other", b"x"])
+            s.send_multipart([b"topic", p])
+        if s.poll(10, zmq.POLLIN):
+            msg = s.recv()
+            if msg != b"\x00topic":
+                raise SystemExit(f"unexpected message to the XPUB {msg!r}")
+            break
+elif role == "hb-req":
+    # Idle for 1.5 s: the connection survives only if the ringwire side answers PINGs.
+    time.sleep(1.5)
+    if mon.poll(0):
+        raise SystemExit("libzmq dropped the connection: the ringwire peer did not answer PINGs")
+    for p in PAYLOADS:
+        s.send(p)
+        check(s.recv(), p, role)
 elif role in ("req", "dealer", "pair"):
     for p in PAYLOADS:
         if role == "dealer":
@@ -70,5 +108,8 @@ elif role == "pull":
         check(part, b"part", "first frame")
         check(body, p, "pull")
 print("OK", flush=True)
+if mon is not None:
+    s.disable_monitor()
+    mon.close()
 s.close()
 ctx.term()

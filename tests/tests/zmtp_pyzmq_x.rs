@@ -1,56 +1,19 @@
 //! Interop with real libzmq through pyzmq beyond the socket matrix: ringwire XPUB against a
 //! pyzmq SUB and ringwire XSUB against a pyzmq XPUB (subscriptions and cancels as messages),
 //! and ZMTP heartbeats both ways (libzmq pinging an idle ringwire socket, ringwire pinging
-//! libzmq), over tcp and ipc. The peer script is `src/peer_x.py`.
+//! libzmq), over tcp and ipc, with the interop payloads. The peer is `src/peer.py`.
 #![forbid(unsafe_code)]
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdout};
 use std::time::Duration;
 
 use ringwire::zmtp::{Rep, Req, SocketEvent, XPub, XSub};
-use ringwire_tests::interop::{SIZES, payload, spawn_python};
+use ringwire_tests::interop::{Peer, PeerProcess, SIZES, payload, spawn_peer};
 use ringwire_tests::{transports, unique_ipc, watchdog};
 
 const T: Duration = Duration::from_secs(15);
-const PEER_X: &str = include_str!("../src/peer_x.py");
-
-struct Peer {
-    child: Child,
-    out: BufReader<ChildStdout>,
-    ep: String,
-}
-
-impl Peer {
-    fn start(role: &str, mode: &str, ep: &str) -> Peer {
-        let mut child = spawn_python(PEER_X, &[role, mode, ep]);
-        let mut out = BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        out.read_line(&mut line).expect("peer output");
-        let ep = line
-            .strip_prefix("EP ")
-            .unwrap_or_else(|| panic!("peer said {line:?}"))
-            .trim()
-            .to_string();
-        Peer { child, out, ep }
-    }
-
-    fn finish(mut self) {
-        let mut rest = String::new();
-        self.out.read_to_string(&mut rest).expect("peer output");
-        let status = self.child.wait().expect("wait peer");
-        assert!(
-            status.success() && rest.contains("OK"),
-            "peer failed: {status} {rest:?}"
-        );
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the pyzmq `peer.py ROLE MODE EP`.
+fn start(role: &str, mode: &str, ep: &str) -> PeerProcess {
+    PeerProcess::attach(spawn_peer(Peer::Python, role, mode, ep))
 }
 
 #[test]
@@ -59,7 +22,7 @@ fn xpub_serves_a_pyzmq_sub() {
     for ep in transports("xpub") {
         let mut xpub = XPub::bind(&ep).expect("bind");
         let ep = xpub.bound_endpoints()[0].to_string();
-        let peer = Peer::start("sub", "connect", &ep);
+        let peer = start("sub", "connect", &ep);
         // The SUB's subscription arrives as a message.
         assert_eq!(
             xpub.recv_bytes_timeout(T).expect("subscription"),
@@ -89,7 +52,7 @@ fn xpub_serves_a_pyzmq_sub() {
 fn xsub_subscribes_to_a_pyzmq_xpub() {
     watchdog(120);
     for ep in ["tcp://127.0.0.1:*".to_string(), unique_ipc("xsub")] {
-        let peer = Peer::start("xpub", "bind", &ep);
+        let peer = start("xpub", "bind", &ep);
         let mut xsub = XSub::connect(&peer.ep).expect("connect");
         xsub.send_bytes(b"\x01topic").expect("subscribe");
         let mut seen = std::collections::BTreeSet::new();
@@ -113,13 +76,15 @@ fn an_idle_ringwire_socket_answers_libzmq_heartbeats() {
     for ep in transports("hb-rep") {
         let mut rep = Rep::bind(&ep).expect("bind");
         let ep = rep.bound_endpoints()[0].to_string();
-        let peer = Peer::start("hb-req", "connect", &ep);
+        let peer = start("hb-req", "connect", &ep);
         // The owner is away (not in any call) while libzmq pings every 50 ms and would drop
         // the connection after 200 ms of silence: the driver thread must answer.
         std::thread::sleep(Duration::from_millis(2000));
-        let q = rep.recv_bytes_timeout(T).expect("request after idle");
-        assert_eq!(q, b"after idle");
-        rep.send_bytes(&q).expect("reply");
+        for n in SIZES {
+            let q = rep.recv_bytes_timeout(T).expect("request after idle");
+            assert_eq!(q, payload(n));
+            rep.send_bytes(&q).expect("reply");
+        }
         rep.flush().expect("flush");
         peer.finish();
     }
@@ -129,7 +94,7 @@ fn an_idle_ringwire_socket_answers_libzmq_heartbeats() {
 fn ringwire_heartbeats_keep_a_libzmq_connection() {
     watchdog(120);
     for ep in ["tcp://127.0.0.1:*".to_string(), unique_ipc("hb-req")] {
-        let peer = Peer::start("rep", "bind", &ep);
+        let peer = start("rep", "bind", &ep);
         let mut req = Req::builder()
             .heartbeat(Duration::from_millis(50), Duration::from_millis(200))
             .connect(&peer.ep)
@@ -139,8 +104,7 @@ fn ringwire_heartbeats_keep_a_libzmq_connection() {
         // Idle for 1.5 s: libzmq answers our PINGs with PONGs, so the heartbeat timeout
         // never fires.
         std::thread::sleep(Duration::from_millis(1500));
-        req.send_bytes(b"ping?").expect("send");
-        assert_eq!(req.recv_bytes_timeout(T).expect("reply"), b"ping?");
+        // Checked before the exchange: the peer exits (a disconnect) once it has echoed.
         let stats = req.stats();
         assert_eq!(stats.idle_timeouts, 0, "{stats:?}");
         assert_eq!(stats.disconnected, 0, "{stats:?}");
@@ -149,6 +113,10 @@ fn ringwire_heartbeats_keep_a_libzmq_connection() {
             .filter(|e| matches!(e, SocketEvent::Disconnected { .. }))
             .collect();
         assert!(dropped.is_empty(), "{dropped:?}");
+        for n in SIZES {
+            req.send_bytes(&payload(n)).expect("send");
+            assert_eq!(req.recv_bytes_timeout(T).expect("reply"), payload(n));
+        }
         peer.finish();
     }
 }
