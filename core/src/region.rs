@@ -357,6 +357,25 @@ impl<'a> Mem<'a> {
         }
     }
 
+    /// [`copy_out_racy`](Self::copy_out_racy) from any offset: a leading partial word, then
+    /// whole words. Reads the words that cover `off .. off + dst.len()`.
+    pub(crate) fn copy_out_racy_at(&self, off: usize, dst: &mut [u8]) {
+        if dst.is_empty() {
+            return;
+        }
+        let head = off % WORD;
+        if head == 0 {
+            return self.copy_out_racy(off, dst);
+        }
+        let word_off = off - head;
+        self.check(word_off, WORD, WORD);
+        let n = (WORD - head).min(dst.len());
+        dst[..n].copy_from_slice(&self.load_word(word_off)[head..head + n]);
+        if n < dst.len() {
+            self.copy_out_racy(word_off + WORD, &mut dst[n..]);
+        }
+    }
+
     /// The byte at `off`, read with a relaxed atomic load of its word.
     pub(crate) fn load_byte_racy(&self, off: usize) -> u8 {
         let word_off = off - off % WORD;

@@ -518,3 +518,29 @@ fn spsc_message_published_without_its_stamp_is_still_delivered() {
     assert_eq!(rx.try_recv(&mut buf), Err(RecvError::Empty));
     assert_eq!(rx.pending(), 0);
 }
+
+#[test]
+fn broadcast_borrow_copies_any_range_in_place() {
+    let region = region();
+    let ring = Broadcast::create(&*region, cfg(2), Creator::default()).unwrap();
+    let mut writer = ring.writer(1).unwrap();
+    let mut reader = ring.reader(Start::Next);
+    let msg: Vec<u8> = (0..29u8).collect();
+    let _ = writer.try_send(&msg).unwrap();
+    let borrowed = reader.try_borrow().unwrap();
+    // Every start offset (aligned or not) and length, clipped at the message's end.
+    for off in 0..32 {
+        for len in 0..32 {
+            let mut dst = vec![0xEE; len];
+            let n = borrowed.copy_at(off, &mut dst);
+            let want = &msg[off.min(29)..(off + len).min(29)];
+            assert_eq!(n, want.len(), "offset {off} length {len}");
+            assert_eq!(&dst[..n], want, "offset {off} length {len}");
+            assert!(
+                dst[n..].iter().all(|&b| b == 0xEE),
+                "nothing written past n"
+            );
+        }
+    }
+    assert_eq!(borrowed.finish(), Ok(()));
+}

@@ -156,3 +156,120 @@ fn an_idle_subscriber_sleeps_in_the_kernel() {
     }
     publisher.finish();
 }
+
+#[test]
+fn in_place_reads_part_of_a_large_message() {
+    let ep = format!("shm://{}", unique("ps-in-place"));
+    let image = 1 << 20;
+    let mut publisher = Publisher::builder()
+        .slot_size(image + 64)
+        .slot_count(4)
+        .bind(&ep)
+        .unwrap();
+    let mut sub = Subscriber::connect(&ep).unwrap();
+    sub.subscribe(b"cam/");
+    let pixels: Vec<u8> = (0..image).map(|i| (i % 251) as u8).collect();
+    publisher
+        .send_multipart(&[&b"imu"[..], b"skip me"])
+        .unwrap();
+    publisher
+        .send_multipart(&[&b"cam/left"[..], &640u32.to_le_bytes(), &pixels])
+        .unwrap();
+    // Reads a region of interest (row 100, 16 bytes) without copying the megabyte out.
+    let (topic, frames, len, first, roi) = sub
+        .recv_in_place(Some(Duration::from_secs(5)), |m| {
+            let mut roi = [0u8; 16];
+            let n = m.copy_at(100 * 640, &mut roi);
+            (
+                m.topic().to_vec(),
+                m.frame_count(),
+                m.len(),
+                m.read_at::<4>(0),
+                roi[..n].to_vec(),
+            )
+        })
+        .unwrap();
+    assert_eq!(topic, b"cam/left");
+    assert_eq!((frames, len), (3, image));
+    assert_eq!(first, Some([0, 1, 2, 3]));
+    assert_eq!(roi, pixels[64_000..64_016]);
+    assert!(matches!(
+        sub.recv_in_place(Some(Duration::ZERO), |m| m.len()),
+        Err(Error::WouldBlock)
+    ));
+}
+
+#[test]
+fn in_place_reads_are_validated_against_overwrites() {
+    let ep = format!("shm://{}", unique("ps-in-place-race"));
+    let mut publisher = Publisher::builder()
+        .slot_size(4096)
+        .slot_count(2)
+        .bind(&ep)
+        .unwrap();
+    let mut sub = Subscriber::connect(&ep).unwrap();
+    sub.subscribe(b"");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut i = 0u8;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Every byte of message i is i: a torn read mixes two values.
+                publisher.send_bytes(&[i; 4000]).unwrap();
+                i = i.wrapping_add(1);
+                // A short pause: fast enough to overwrite slots under the reader now and
+                // then, slow enough that most reads finish intact.
+                for _ in 0..200 {
+                    std::hint::spin_loop();
+                }
+            }
+        })
+    };
+    for _ in 0..300 {
+        let intact = sub
+            .recv_in_place(Some(Duration::from_secs(5)), |m| {
+                let mut all = vec![0u8; m.len()];
+                let n = m.copy_at(0, &mut all);
+                n == 4000 && all.iter().all(|&b| b == all[0])
+            })
+            .unwrap();
+        assert!(intact, "a torn read was returned instead of discarded");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+}
+
+#[test]
+fn an_in_place_read_overwritten_meanwhile_is_discarded_and_retried() {
+    let ep = format!("shm://{}", unique("ps-in-place-lap"));
+    let mut publisher = Publisher::builder().slot_count(2).bind(&ep).unwrap();
+    let mut sub = Subscriber::connect(&ep).unwrap();
+    sub.subscribe(b"");
+    publisher.send_bytes(b"first").unwrap();
+    let mut calls = Vec::new();
+    let got = sub
+        .recv_in_place(Some(Duration::from_secs(5)), |m| {
+            let mut body = [0u8; 16];
+            let n = m.copy_at(0, &mut body);
+            calls.push(body[..n].to_vec());
+            if calls.len() == 1 {
+                // While "first" is being read, the publisher laps the two-slot ring.
+                for msg in [&b"second"[..], b"third", b"fourth"] {
+                    publisher.send_bytes(msg).unwrap();
+                }
+            }
+            body[..n].to_vec()
+        })
+        .unwrap();
+    // The first read was void: its result was dropped and the next intact message read.
+    assert_eq!(calls[0], b"first");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(got, calls[1]);
+    assert!(got == b"third" || got == b"fourth", "{got:?}");
+    assert!(
+        sub.lost() >= 2,
+        "first and second were lost: {}",
+        sub.lost()
+    );
+}

@@ -425,6 +425,17 @@ impl<R: Region> Borrowed<'_, '_, R> {
         n
     }
 
+    /// Copies up to `dst.len()` bytes of the message from byte `offset` on into `dst`; returns
+    /// how many (0 at or past the end). For reading part of a large message in place.
+    pub fn copy_at(&self, offset: usize, dst: &mut [u8]) -> usize {
+        if offset >= self.len {
+            return 0;
+        }
+        let n = dst.len().min(self.len - offset);
+        self.slot.read_racy_at(offset, &mut dst[..n]);
+        n
+    }
+
     /// Checks the message was not overwritten while borrowed and moves the reader past it.
     /// On `Err(Lagged(n))` everything read is void and the reader skipped `n` messages.
     pub fn finish(self) -> Result<(), RecvError> {

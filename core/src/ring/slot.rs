@@ -62,6 +62,12 @@ impl<'a> Slot<'a> {
     }
 
     /// Reads byte `i` (< `capacity`) with a relaxed atomic load.
+    /// Racy copy of the payload bytes `off .. off + dst.len()` (within the capacity).
+    pub(crate) fn read_racy_at(&self, off: usize, dst: &mut [u8]) {
+        debug_assert!(off + dst.len() <= self.capacity);
+        self.mem.copy_out_racy_at(self.data() + off, dst);
+    }
+
     pub(crate) fn byte_racy(&self, i: usize) -> u8 {
         self.mem
             .load_byte_racy(self.data() + i.min(self.capacity.saturating_sub(1)))

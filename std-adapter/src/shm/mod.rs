@@ -31,6 +31,7 @@
 mod attach;
 mod codec;
 pub mod frames;
+mod in_place;
 mod options;
 mod poller;
 mod pubsub;
@@ -40,6 +41,7 @@ mod reqrep;
 mod wait;
 
 pub use codec::MessageRef;
+pub use in_place::InPlace;
 pub use options::{Builder, FullPolicy, ShmOptions, ShmSocket, WaitMode};
 pub use poller::{PollHandle, Pollable, Poller};
 pub use pubsub::{Publisher, Subscriber};

@@ -174,6 +174,7 @@ impl<S: ShmSocket> Builder<S> {
 
     builder_setters! {
         /// Largest encoded message per slot, in bytes.
+        slot_size: usize,
         /// Messages kept for late-joining subscribers.
         history: usize,
         /// How blocked calls wait.

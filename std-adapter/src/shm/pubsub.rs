@@ -24,6 +24,7 @@ use serde::Serialize;
 use super::attach::{self, RingSet};
 use super::codec::{MessageRef, encode_typed};
 use super::frames::{self, FRAME_HEADER};
+use super::in_place::{self, InPlace};
 use super::options::{Builder, ShmOptions, ShmSocket};
 use super::recv::{Wait, recv_methods};
 use super::wait::{Check, Waited, notify, wait_for};
@@ -332,6 +333,40 @@ impl Subscriber {
         wait: Wait,
         f: impl FnOnce(MessageRef<'_>) -> Result<R>,
     ) -> Result<R> {
+        let len = self.wait_next(wait, &mut |reader, buf, filters, lost, warned, name| {
+            next_matching(reader, buf, filters, lost, warned, name)
+        })?;
+        f(MessageRef::new(&self.buf[..len])?)
+    }
+
+    /// Receives the next matching message and lets `read` look at it where it lies in the
+    /// ring, copying only what it asks for ([`InPlace::copy_at`], [`InPlace::read_at`]): for
+    /// large messages of which a reader needs a part (an image's header and a region of
+    /// interest). `timeout`: `None` waits as long as it takes, `Some(Duration::ZERO)` not at all.
+    ///
+    /// The publisher never waits, so it may overwrite the slot while `read` runs. The receive
+    /// checks afterwards (seqlock) that the message was intact; if it was not, the result is
+    /// discarded, the message counts as [lost](Self::lost), and `read` runs again on the next
+    /// matching message. So `read` may run more than once, and only its last result is
+    /// returned; it should only read, not act on what it reads.
+    pub fn recv_in_place<R>(
+        &mut self,
+        timeout: Option<std::time::Duration>,
+        mut read: impl FnMut(&InPlace<'_>) -> R,
+    ) -> Result<R> {
+        let wait = match timeout {
+            None => Wait::Forever,
+            Some(t) if t.is_zero() => Wait::Try,
+            Some(t) => Wait::timeout(t),
+        };
+        self.wait_next(wait, &mut |reader, buf, filters, lost, _, name| {
+            next_in_place(reader, buf, filters, lost, name, &mut read)
+        })
+    }
+
+    /// Waits (per the socket's wait mode) until `attempt` yields a value, following a
+    /// restarted publisher to its new segment.
+    fn wait_next<T>(&mut self, wait: Wait, attempt: &mut Attempt<'_, T>) -> Result<T> {
         loop {
             let mut next: Option<Ring> = None;
             let Self {
@@ -344,7 +379,7 @@ impl Subscriber {
                 warned,
             } = self;
             let waited = cell.with_dependent_mut(|ring, reader| {
-                let mut attempt = || next_matching(reader, buf, filters, lost, warned, name);
+                let mut attempt = || attempt(reader, buf, filters, lost, warned, name);
                 let mut alive = || {
                     next = attach::replacement::<Ring>(name, options, ring.segment().region());
                     Ok(if next.is_some() {
@@ -363,7 +398,7 @@ impl Subscriber {
                 )
             })?;
             match waited {
-                Waited::Done(len) => return f(MessageRef::new(&self.buf[..len])?),
+                Waited::Done(v) => return Ok(v),
                 Waited::Reattach => {
                     if let Some(ring) = next {
                         // Everything the restarted publisher wrote so far, as far as held.
@@ -387,6 +422,60 @@ impl Subscriber {
     }
 
     recv_methods!();
+}
+
+/// One receive attempt over the reader: its scratch buffer, subscriptions, loss counter,
+/// "no subscription" warning flag and the endpoint name; `Some` when done.
+type Attempt<'a, T> = dyn FnMut(
+        &mut ReaderOf<'_>,
+        &mut [u8],
+        &[Vec<u8>],
+        &mut u64,
+        &mut bool,
+        &SegmentName,
+    ) -> Result<Option<T>>
+    + 'a;
+
+/// Like [`next_matching`], but reads the message in place through [`InPlace`] and validates
+/// after `read` ran (see [`Subscriber::recv_in_place`]).
+fn next_in_place<R>(
+    reader: &mut ReaderOf<'_>,
+    topic_buf: &mut [u8],
+    filters: &[Vec<u8>],
+    lost: &mut u64,
+    name: &SegmentName,
+    read: &mut dyn FnMut(&InPlace<'_>) -> R,
+) -> Result<Option<R>> {
+    let ring_corrupt =
+        |e: RecvError| Error::Protocol(format!("shm://{name}: broadcast ring is corrupt ({e})"));
+    for _ in 0..skip_budget(reader) {
+        let borrowed = match reader.try_borrow() {
+            Ok(b) => b,
+            Err(RecvError::Empty | RecvError::Busy) => return Ok(None),
+            Err(RecvError::Lagged(n)) => {
+                *lost = lost.saturating_add(n);
+                continue;
+            }
+            Err(e) => return Err(ring_corrupt(e)),
+        };
+        let copy = |off: usize, dst: &mut [u8]| borrowed.copy_at(off, dst);
+        let parsed = in_place::parse(&copy, borrowed.len(), topic_buf, |view| {
+            filters
+                .iter()
+                .any(|f| view.topic().starts_with(f))
+                .then(|| read(&view))
+        });
+        // Whatever was read counts only if the slot still holds the same message.
+        match borrowed.finish() {
+            Ok(()) => match parsed? {
+                Some(r) => return Ok(Some(r)),
+                None => continue, // not subscribed
+            },
+            Err(RecvError::Lagged(n)) => *lost = lost.saturating_add(n),
+            Err(e) => return Err(ring_corrupt(e)),
+        }
+    }
+    Ok(None)
 }
 
 fn next_matching(

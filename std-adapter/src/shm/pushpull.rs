@@ -147,11 +147,7 @@ impl Queue {
     }
 
     /// Waits for `attempt` to succeed on this ring, re-attaching to a replacement segment.
-    fn wait<T>(
-        &mut self,
-        wait: Wait,
-        attempt: &mut Attempt<'_, T>,
-    ) -> Result<T> {
+    fn wait<T>(&mut self, wait: Wait, attempt: &mut Attempt<'_, T>) -> Result<T> {
         loop {
             let mut next = None;
             let Self {
