@@ -181,7 +181,11 @@ fn in_place_reads_part_of_a_large_message() {
             let mut roi = [0u8; 16];
             let n = m.copy_at(100 * 640, &mut roi);
             (
-                m.topic().to_vec(),
+                {
+                    let mut topic = vec![0u8; m.frame_len(0).unwrap()];
+                    m.copy_frame_at(0, 0, &mut topic);
+                    topic
+                },
                 m.frame_count(),
                 m.len(),
                 m.read_at::<4>(0),

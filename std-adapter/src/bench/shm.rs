@@ -4,9 +4,10 @@
 //!
 //! Round trips: a PUB/SUB segment per direction (`ping`: leader publisher binds, peer
 //! subscriber connects; `pong` the other way round). Sending fills a loaned slot in place
-//! (`Publisher::loan_with`: one copy from the sender's buffer); receiving is `recv_with`, which
-//! hands the message in place after the subscriber's seqlock-checked copy out of the broadcast
-//! slot (a broadcast ring may overwrite a slot under a slow reader, so the reader copies).
+//! (`Publisher::loan_with`: one copy from the sender's buffer); receiving is
+//! `Subscriber::recv_in_place`, which copies the 8-byte sequence number out of the broadcast
+//! slot and leaves the rest in place, validated by the seqlock afterwards (as iceoryx2's
+//! receiver reads its sample in place).
 //!
 //! Throughput: a PUB never waits for subscribers (it overwrites and they count the loss), so
 //! the lossless one-way case uses PUSH/PULL instead (`FullPolicy::Block`: a full queue holds
@@ -86,7 +87,12 @@ impl ShmLink {
     /// The next message's sequence number, or `None` if `timeout` passed first.
     fn recv_within(&mut self, timeout: Option<Duration>) -> Result<Option<u64>> {
         let got = match &mut self.rx {
-            Rx::Sub(s) => s.recv_with(timeout, |m| read_seq(m.payload())),
+            // In place: the sequence number is copied out of the slot, the rest stays there
+            // (as iceoryx2's receiver reads its sample in place).
+            Rx::Sub(s) => s.recv_in_place(timeout, |m| match m.read_at::<8>(0) {
+                Some(seq) => Ok(u64::from_le_bytes(seq)),
+                None => read_seq(&[]),
+            }),
             Rx::Pull(s) => s.recv_with(timeout, |m| read_seq(m.payload())),
         };
         match got {

@@ -7,8 +7,8 @@
 //! the sequence number in place with `recv_with` (an SPSC slot belongs to its one reader until
 //! released, so nothing is copied out), as iceoryx2's receiver does. So this case is the
 //! like-for-like counterpart of the iceoryx2 rows; the PUB/SUB case next to it
-//! ([`crate::bench::shm`]) copies the message into the slot and, being a broadcast ring, out of
-//! it again. The leader is the requester (it binds), the peer the replier; there is no
+//! ([`crate::bench::shm`]) copies the message into a broadcast slot and reads its sequence
+//! number in place too, through the seqlock-checked `Subscriber::recv_in_place`. The leader is the requester (it binds), the peer the replier; there is no
 //! throughput run (REQ/REP strictly alternates).
 
 use std::time::{Duration, Instant};

@@ -17,22 +17,19 @@
 use super::frames::FRAME_HEADER;
 use crate::error::{Error, Result};
 
-/// A message in a broadcast slot, as seen by `Subscriber::recv_in_place`'s callback: its topic
-/// (first frame, copied), and its payload (last frame) left in place for range copies.
+/// A message in a broadcast slot, as seen by `Subscriber::recv_in_place`'s callback. Nothing is
+/// copied out but what the callback asks for: the payload (last frame) through
+/// [`copy_at`](Self::copy_at)/[`read_at`](Self::read_at), any frame through
+/// [`copy_frame_at`](Self::copy_frame_at).
 pub struct InPlace<'v> {
     copy: &'v dyn Fn(usize, &mut [u8]) -> usize,
-    topic: &'v [u8],
+    len: usize,
     frames: usize,
     payload_at: usize,
     payload_len: usize,
 }
 
-impl<'v> InPlace<'v> {
-    /// The first frame (what subscriptions match), copied out of the slot.
-    pub fn topic(&self) -> &'v [u8] {
-        self.topic
-    }
-
+impl InPlace<'_> {
     /// How many frames the message has.
     pub fn frame_count(&self) -> usize {
         self.frames
@@ -51,11 +48,7 @@ impl<'v> InPlace<'v> {
     /// Copies payload bytes from `offset` on into `dst`; returns how many (fewer than
     /// `dst.len()` at the payload's end, 0 at or past it).
     pub fn copy_at(&self, offset: usize, dst: &mut [u8]) -> usize {
-        if offset >= self.payload_len {
-            return 0;
-        }
-        let n = dst.len().min(self.payload_len - offset);
-        (self.copy)(self.payload_at + offset, &mut dst[..n])
+        copy_range(self.copy, self.payload_at, self.payload_len, offset, dst)
     }
 
     /// `N` payload bytes from `offset` on, or `None` if the payload ends before them.
@@ -63,57 +56,122 @@ impl<'v> InPlace<'v> {
         let mut out = [0u8; N];
         (self.copy_at(offset, &mut out) == N).then_some(out)
     }
+
+    /// Length of frame `i` (0 is the topic frame), `None` past the last.
+    pub fn frame_len(&self, i: usize) -> Option<usize> {
+        self.frame(i).map(|(_, len)| len)
+    }
+
+    /// Copies bytes of frame `i` from `offset` on into `dst`; returns how many (0 past the
+    /// frame's end or for a frame that does not exist). `copy_frame_at(0, 0, &mut buf)` reads
+    /// the topic.
+    pub fn copy_frame_at(&self, i: usize, offset: usize, dst: &mut [u8]) -> usize {
+        match self.frame(i) {
+            Some((at, len)) => copy_range(self.copy, at, len, offset, dst),
+            None => 0,
+        }
+    }
+
+    /// Offset and length of frame `i`, walking the headers again (they were validated when the
+    /// view was made; a slot overwritten since may give other values, still bounds-checked, and
+    /// the receive discards such a read).
+    fn frame(&self, i: usize) -> Option<(usize, usize)> {
+        if i + 1 == self.frames {
+            return Some((self.payload_at, self.payload_len));
+        }
+        if i >= self.frames {
+            return None;
+        }
+        let mut at = 0usize;
+        for k in 0..=i {
+            let (len, _) = header(self.copy, at).ok()?;
+            let data = at + FRAME_HEADER;
+            if len > self.len.saturating_sub(data) {
+                return None;
+            }
+            if k == i {
+                return Some((data, len));
+            }
+            at = data + padded(len);
+        }
+        None
+    }
+}
+
+fn copy_range(
+    copy: &dyn Fn(usize, &mut [u8]) -> usize,
+    at: usize,
+    len: usize,
+    offset: usize,
+    dst: &mut [u8],
+) -> usize {
+    if offset >= len {
+        return 0;
+    }
+    let n = dst.len().min(len - offset);
+    copy(at + offset, &mut dst[..n])
+}
+
+fn padded(len: usize) -> usize {
+    len.div_ceil(8) * 8
 }
 
 fn corrupt(what: &str) -> Error {
     Error::Protocol(format!("corrupt shm message: {what}"))
 }
 
+/// The frame header at `at`: data length and MORE flag.
+fn header(copy: &dyn Fn(usize, &mut [u8]) -> usize, at: usize) -> Result<(usize, bool)> {
+    let mut h = [0u8; FRAME_HEADER];
+    if copy(at, &mut h) != FRAME_HEADER {
+        return Err(corrupt("frame header truncated"));
+    }
+    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+    match u32::from_le_bytes([h[4], h[5], h[6], h[7]]) {
+        0 => Ok((len, false)),
+        1 => Ok((len, true)),
+        _ => Err(corrupt("bad MORE flag")),
+    }
+}
+
 /// Parses the frames of a `len`-byte message read through `copy` (racy copies of message
-/// ranges), copying the first frame into `topic_buf`, and hands the view to `with`.
+/// ranges). Copies the first `topic_buf.len()` bytes of the first frame (at most) into
+/// `topic_buf` and hands that prefix and the view to `with`.
 pub(crate) fn parse<R>(
     copy: &dyn Fn(usize, &mut [u8]) -> usize,
     len: usize,
     topic_buf: &mut [u8],
-    with: impl FnOnce(InPlace<'_>) -> R,
+    with: impl FnOnce(&[u8], InPlace<'_>) -> R,
 ) -> Result<R> {
     let mut at = 0usize;
     let mut topic_len = 0usize;
     // Each frame takes at least its 8-byte header: never more frames than that.
     for frames in 0..len / FRAME_HEADER {
-        let mut header = [0u8; FRAME_HEADER];
-        if copy(at, &mut header) != FRAME_HEADER {
-            return Err(corrupt("frame header truncated"));
-        }
-        let frame_len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let more = match u32::from_le_bytes([header[4], header[5], header[6], header[7]]) {
-            0 => false,
-            1 => true,
-            _ => return Err(corrupt("bad MORE flag")),
-        };
+        let (frame_len, more) = header(copy, at)?;
         let data = at + FRAME_HEADER;
         if frame_len > len - data {
             return Err(corrupt("frame length past the end of the slot"));
         }
         if frames == 0 {
-            let dst = topic_buf
-                .get_mut(..frame_len)
-                .ok_or_else(|| corrupt("first frame larger than a slot"))?;
-            topic_len = copy(data, dst);
+            let n = frame_len.min(topic_buf.len());
+            topic_len = copy(data, &mut topic_buf[..n]);
         }
         if !more {
             if data + frame_len != len {
                 return Err(corrupt("bytes after the last frame"));
             }
-            return Ok(with(InPlace {
-                copy,
-                topic: &topic_buf[..topic_len],
-                frames: frames + 1,
-                payload_at: data,
-                payload_len: frame_len,
-            }));
+            return Ok(with(
+                &topic_buf[..topic_len],
+                InPlace {
+                    copy,
+                    len,
+                    frames: frames + 1,
+                    payload_at: data,
+                    payload_len: frame_len,
+                },
+            ));
         }
-        at = data + frame_len.div_ceil(8) * 8;
+        at = data + padded(frame_len);
         if at >= len {
             return Err(corrupt("frame header truncated"));
         }
@@ -132,8 +190,17 @@ mod tests {
             dst[..n].copy_from_slice(&msg[off..off + n]);
             n
         };
-        let mut topic = vec![0u8; msg.len()];
-        parse(&copy, msg.len(), &mut topic, with)
+        let mut topic = [0u8; 4];
+        parse(&copy, msg.len(), &mut topic, |prefix, view| {
+            let mut first = vec![0u8; view.frame_len(0).unwrap()];
+            view.copy_frame_at(0, 0, &mut first);
+            assert!(
+                first.starts_with(prefix),
+                "the prefix is the first frame's start"
+            );
+            assert_eq!(prefix.len(), first.len().min(4));
+            with(view)
+        })
     }
 
     #[test]
@@ -142,7 +209,14 @@ mod tests {
         let payload: Vec<u8> = (0..40u8).collect();
         let n = frames::encode(&[b"cam/left", b"meta", &payload], &mut buf).unwrap();
         view_of(&buf[..n], |v| {
-            assert_eq!(v.topic(), b"cam/left");
+            let mut topic = [0u8; 16];
+            assert_eq!(v.copy_frame_at(0, 0, &mut topic), 8);
+            assert_eq!(&topic[..8], b"cam/left");
+            assert_eq!(v.frame_len(1), Some(4));
+            assert_eq!(v.copy_frame_at(1, 2, &mut topic), 2);
+            assert_eq!(&topic[..2], b"ta");
+            assert_eq!(v.frame_len(3), None);
+            assert_eq!(v.copy_frame_at(3, 0, &mut topic), 0);
             assert_eq!(v.frame_count(), 3);
             assert_eq!(v.len(), 40);
             assert_eq!(v.read_at::<4>(3), Some([3, 4, 5, 6]));
@@ -156,7 +230,8 @@ mod tests {
         // A one-frame message is its own topic and payload.
         let n = frames::encode(&[b"solo"], &mut buf).unwrap();
         view_of(&buf[..n], |v| {
-            assert_eq!((v.topic(), v.len(), v.frame_count()), (&b"solo"[..], 4, 1));
+            assert_eq!((v.len(), v.frame_count(), v.frame_len(0)), (4, 1, Some(4)));
+            assert_eq!(v.read_at::<4>(0), Some(*b"solo"));
         })
         .unwrap();
     }

@@ -459,10 +459,14 @@ fn next_in_place<R>(
             Err(e) => return Err(ring_corrupt(e)),
         };
         let copy = |off: usize, dst: &mut [u8]| borrowed.copy_at(off, dst);
-        let parsed = in_place::parse(&copy, borrowed.len(), topic_buf, |view| {
+        // Only as much of the topic as the longest subscription needs is copied out.
+        let longest = filters.iter().map(Vec::len).max().unwrap_or(0);
+        let room = longest.min(topic_buf.len());
+        let prefix_buf = &mut topic_buf[..room];
+        let parsed = in_place::parse(&copy, borrowed.len(), prefix_buf, |prefix, view| {
             filters
                 .iter()
-                .any(|f| view.topic().starts_with(f))
+                .any(|f| prefix.starts_with(f))
                 .then(|| read(&view))
         });
         // Whatever was read counts only if the slot still holds the same message.
