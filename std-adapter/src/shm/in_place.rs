@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 /// [`copy_frame_at`](Self::copy_frame_at).
 pub struct InPlace<'v> {
     copy: &'v dyn Fn(usize, &mut [u8]) -> usize,
-    len: usize,
+    message_len: usize,
     frames: usize,
     payload_at: usize,
     payload_len: usize,
@@ -86,7 +86,7 @@ impl InPlace<'_> {
         for k in 0..=i {
             let (len, _) = header(self.copy, at).ok()?;
             let data = at + FRAME_HEADER;
-            if len > self.len.saturating_sub(data) {
+            if len > self.message_len.saturating_sub(data) {
                 return None;
             }
             if k == i {
@@ -164,7 +164,7 @@ pub(crate) fn parse<R>(
                 &topic_buf[..topic_len],
                 InPlace {
                     copy,
-                    len,
+                    message_len: len,
                     frames: frames + 1,
                     payload_at: data,
                     payload_len: frame_len,
