@@ -39,3 +39,11 @@ fn pushpull_demo_processes_each_job_once() {
     let out = run(env!("CARGO_BIN_EXE_pushpull"));
     assert!(out.contains("10000 jobs processed"), "{out}");
 }
+
+#[test]
+fn camera_demo_reads_regions_of_interest_in_place() {
+    let out = run(env!("CARGO_BIN_EXE_camera"));
+    let frames: Vec<&str> = out.lines().filter(|l| l.starts_with("frame ")).collect();
+    assert_eq!(frames.len(), 20, "{out}");
+    assert!(frames.iter().all(|l| l.ends_with(" ok")), "{out}");
+}
