@@ -8,7 +8,8 @@
 //! much as the kernel takes, and what is left goes out when the socket is writable.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
+use std::time::{Duration, Instant};
 
 use ringwire_core::pattern::heartbeat::Heartbeat;
 use ringwire_core::pattern::socket_type::SocketType;
@@ -76,6 +77,19 @@ pub struct Conn {
     pub registered: (bool, bool),
     /// End of our greeting and READY in `wbuf`.
     handshake_end: usize,
+    /// The receive timeout set on the stream (`None`: none, a waiting read sleeps
+    /// until bytes arrive).
+    recv_timeout: Option<Duration>,
+}
+
+/// What one `recv` into the read buffer led to.
+enum Step {
+    /// The buffer filled up: more may be waiting.
+    More,
+    /// Done for now (a short read, a closed or failed connection).
+    Done,
+    /// Nothing was there (or the wait timed out, or a signal interrupted it).
+    Empty,
 }
 
 impl Conn {
@@ -116,6 +130,7 @@ impl Conn {
             handshake_end: 0,
             blocked: false,
             registered: (true, false),
+            recv_timeout: None,
         };
         let mut hello = [0u8; 64 + 64 + 255];
         let mut n = zmtp::encode_greeting(&mut hello, Version::V3_1, origin == Origin::Accepted)
@@ -202,7 +217,7 @@ impl Conn {
     pub fn flush(&mut self) {
         let limit = self.write_limit();
         while self.wpos < limit {
-            match self.stream.write(&self.wbuf[self.wpos..limit]) {
+            match self.stream.send(&self.wbuf[self.wpos..limit]) {
                 Ok(0) => {
                     self.dead = Some("write returned 0".into());
                     return;
@@ -245,36 +260,116 @@ impl Conn {
 
     /// Reads what is available and decodes it into `out`.
     pub fn read(&mut self, now_ms: u64, out: &mut Vec<Incoming>) {
+        self.read_from(None, now_ms, out);
+    }
+
+    /// Sleeps in `recv` until bytes arrive or `timeout` passes (`None`: no limit), then
+    /// reads like [`read`](Self::read). `clock` is the socket's time origin: heartbeats
+    /// note when the bytes came, not when the wait began. Returns whether bytes (or
+    /// the peer's close) arrived.
+    pub fn wait_and_read(
+        &mut self,
+        timeout: Option<Duration>,
+        clock: Instant,
+        out: &mut Vec<Incoming>,
+    ) -> bool {
+        if self.recv_timeout_at_most(timeout).is_err() {
+            // No timeout could be set: never sleep unbounded, read what is there.
+            self.read(clock.elapsed().as_millis() as u64, out);
+            return true;
+        }
+        self.read_from(Some(clock), 0, out)
+    }
+
+    /// Makes the stream's receive timeout fit `want`: none for `None`, else at most
+    /// `want` and at least half of it (kept when it already fits, so a steady wait
+    /// costs no `setsockopt`).
+    fn recv_timeout_at_most(&mut self, want: Option<Duration>) -> io::Result<()> {
+        let fits = match (want, self.recv_timeout) {
+            (None, None) => true,
+            (Some(w), Some(t)) => t <= w && t >= w / 2,
+            _ => false,
+        };
+        if !fits {
+            let want = want.map(|w| w.max(Duration::from_millis(1)));
+            self.stream.set_recv_timeout(want)?;
+            self.recv_timeout = want;
+        }
+        Ok(())
+    }
+
+    /// The read loop: the first `recv` waits when `wait` holds the clock to take the
+    /// time from afterwards; the rest only take what is there, at most
+    /// [`READS_PER_PUMP`] buffers. Returns whether anything (bytes, a close) came.
+    fn read_from(
+        &mut self,
+        wait: Option<Instant>,
+        mut now_ms: u64,
+        out: &mut Vec<Incoming>,
+    ) -> bool {
         let (Some(mut dec), mut rbuf) = (self.decoder.take(), std::mem::take(&mut self.rbuf))
         else {
-            return;
+            return false;
         };
-        for _ in 0..READS_PER_PUMP {
-            match self.stream.read(&mut rbuf) {
-                Ok(0) => {
-                    self.dead = Some("peer closed the connection".into());
+        let mut got = false;
+        for k in 0..READS_PER_PUMP {
+            let r = self.stream.recv(&mut rbuf, k == 0 && wait.is_some());
+            if let (0, Some(clock)) = (k, wait) {
+                now_ms = clock.elapsed().as_millis() as u64;
+            }
+            match self.take_in(&mut dec, &rbuf, r, now_ms, out) {
+                Step::More => got = true,
+                Step::Done => {
+                    got = true;
                     break;
                 }
-                Ok(n) => {
-                    self.heartbeat.on_received(now_ms);
-                    if let Err(e) = self.feed(&mut dec, &rbuf[..n], now_ms, out) {
-                        self.dead = Some(e);
-                        break;
-                    }
-                    if n < rbuf.len() {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.dead = Some(format!("read failed: {e}"));
-                    break;
-                }
+                Step::Empty => break,
             }
         }
         self.decoder = Some(dec);
         self.rbuf = rbuf;
+        got
+    }
+
+    /// Decodes the outcome of one `recv` into `buf`.
+    fn take_in(
+        &mut self,
+        dec: &mut Decoder<COMMAND_BUF>,
+        buf: &[u8],
+        r: io::Result<usize>,
+        now_ms: u64,
+        out: &mut Vec<Incoming>,
+    ) -> Step {
+        match r {
+            Ok(0) => {
+                self.dead = Some("peer closed the connection".into());
+                Step::Done
+            }
+            Ok(n) => {
+                self.heartbeat.on_received(now_ms);
+                if let Err(e) = self.feed(dec, &buf[..n], now_ms, out) {
+                    self.dead = Some(e);
+                    return Step::Done;
+                }
+                if n < buf.len() {
+                    Step::Done
+                } else {
+                    Step::More
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Step::Empty
+            }
+            Err(e) => {
+                self.dead = Some(format!("read failed: {e}"));
+                Step::Done
+            }
+        }
     }
 
     fn feed(

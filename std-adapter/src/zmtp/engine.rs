@@ -34,6 +34,16 @@ const PUMP_EVERY: Duration = Duration::from_millis(1);
 /// and written together by the driver (see `driver.rs`); isolated sends (a request, a
 /// control-loop publish) are written at once.
 pub const CORK_WINDOW: Duration = Duration::from_micros(5);
+/// A receive sleeps in a blocking `recv` (see [`Engine::sleeper`]) only when it may
+/// wait at least this long: `SO_RCVTIMEO` counts scheduler ticks and may run over by
+/// a few ms, so shorter waits stay in `poll`, whose timeout is exact.
+const SLEEP_MIN: Duration = Duration::from_millis(50);
+/// How much earlier than the deadline a blocking `recv` gives up; `poll` waits the
+/// rest exactly.
+const SLEEP_MARGIN: Duration = Duration::from_millis(25);
+/// The longest a focused receive sleeps in `recv` while other descriptors (listeners,
+/// other connections) go unwatched: the idle-time driver's tick.
+const SLEEP_CAP: Duration = Duration::from_millis(25);
 
 struct Connector {
     endpoint: Endpoint,
@@ -67,6 +77,9 @@ pub struct Engine {
     next_id: u32,
     /// A subscriber's own subscriptions, re-sent to every new publisher connection.
     pub own_subs: Option<Subscriptions<Box<[u8]>>>,
+    /// The connection (uid) a receive waits on while set: only its messages can end
+    /// the wait (a REQ waiting for its reply), so the wait may sleep on it alone.
+    pub focus: Option<u64>,
 }
 
 impl Engine {
@@ -94,6 +107,7 @@ impl Engine {
             monitor: None,
             next_id: rand_seed(),
             own_subs,
+            focus: None,
         }
     }
 
@@ -558,6 +572,28 @@ impl Engine {
             }
         }
         self.reap();
+        let until = match wake {
+            Some(w) => {
+                let at = self.start + Duration::from_millis(w);
+                Some(deadline.map_or(at, |d| d.min(at)))
+            }
+            None => deadline,
+        };
+        if let Some((id, timeout)) = self.sleeper(until) {
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let start = self.start;
+            if let Some(c) = self.conns[id].as_mut() {
+                c.wait_and_read(timeout, start, &mut scratch);
+            }
+            let now = self.now_ms();
+            for inc in scratch.drain(..) {
+                self.on_incoming(id, inc, now);
+            }
+            self.scratch = scratch;
+            self.reap();
+            self.sync_all();
+            return Ok(());
+        }
         let read_ok = self.inbox.len() < self.opts.recv_hwm;
         let mut ready: Vec<(bool, usize, PollFlags)> = Vec::new();
         {
@@ -580,11 +616,6 @@ impl Engine {
                 who.push((false, i));
             }
             let now_i = Instant::now();
-            let mut until = deadline;
-            if let Some(w) = wake {
-                let at = self.start + Duration::from_millis(w);
-                until = Some(until.map_or(at, |u| u.min(at)));
-            }
             let timeout = until.map(|u| {
                 let d = u.saturating_duration_since(now_i);
                 Timespec {
@@ -628,6 +659,59 @@ impl Engine {
         self.reap();
         self.sync_all();
         Ok(())
+    }
+
+    /// The connection this pump may wait on in a blocking `recv` instead of `poll`
+    /// (which wakes later, see `transport.rs`), with the longest it may sleep there.
+    ///
+    /// Only when that loses nothing: the connection is established with nothing to
+    /// write and the inbox has room, and it is the only descriptor (no listener, no
+    /// other connection) — or the wait is [`focus`](Self::focus)ed on it, and then
+    /// the others are looked at least every [`SLEEP_CAP`]. The sleep ends
+    /// [`SLEEP_MARGIN`] before `until` (the deadline or the next timer); a wait
+    /// shorter than [`SLEEP_MIN`] uses `poll`.
+    fn sleeper(&self, until: Option<Instant>) -> Option<(usize, Option<Duration>)> {
+        if self.inbox.len() >= self.opts.recv_hwm {
+            return None;
+        }
+        let mut live = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (i, c)));
+        let (id, c, others) = match self.focus {
+            Some(uid) => {
+                let others = !self.listeners.is_empty() || self.active_conns() > 1;
+                let (id, c) = live.find(|(_, c)| c.uid == uid)?;
+                (id, c, others)
+            }
+            None => {
+                let (id, c) = live.next()?;
+                if live.next().is_some() || !self.listeners.is_empty() {
+                    return None;
+                }
+                (id, c, false)
+            }
+        };
+        if !c.ready || c.dead.is_some() || c.wants_write() {
+            return None;
+        }
+        let timeout = match until {
+            None => None,
+            Some(u) => {
+                let left = u.saturating_duration_since(Instant::now());
+                if left < SLEEP_MIN {
+                    return None;
+                }
+                Some(left - SLEEP_MARGIN)
+            }
+        };
+        let timeout = if others {
+            Some(timeout.map_or(SLEEP_CAP, |t| t.min(SLEEP_CAP)))
+        } else {
+            timeout
+        };
+        Some((id, timeout))
     }
 
     fn accept(&mut self, li: usize, now: u64) {

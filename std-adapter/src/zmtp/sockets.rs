@@ -435,10 +435,13 @@ impl Req {
         let target = self.target;
         let deadline = wait.deadline();
         loop {
+            // Only the target's reply ends the wait: it may sleep on that connection.
+            e.focus = Some(target);
             let found = e.wait(deadline, |e| {
                 !e.inbox.is_empty() || e.slot_of(target).is_none()
-            })?;
-            if !found {
+            });
+            e.focus = None;
+            if !found? {
                 return Err(Error::Timeout);
             }
             let Some((uid, mut frames)) = e.inbox.pop_front() else {
