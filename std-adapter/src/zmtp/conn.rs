@@ -82,16 +82,6 @@ pub struct Conn {
     recv_timeout: Option<Duration>,
 }
 
-/// What one `recv` into the read buffer led to.
-enum Step {
-    /// The buffer filled up: more may be waiting.
-    More,
-    /// Done for now (a short read, a closed or failed connection).
-    Done,
-    /// Nothing was there (or the wait timed out, or a signal interrupted it).
-    Empty,
-}
-
 impl Conn {
     /// A new connection that has already queued its greeting and READY.
     #[allow(clippy::too_many_arguments)]
@@ -260,23 +250,24 @@ impl Conn {
 
     /// Reads what is available and decodes it into `out`.
     pub fn read(&mut self, now_ms: u64, out: &mut Vec<Incoming>) {
-        self.read_from(None, now_ms, out);
+        let _ = self.read_from(None, now_ms, out);
     }
 
     /// Sleeps in `recv` until bytes arrive or `timeout` passes (`None`: no limit), then
     /// reads like [`read`](Self::read). `clock` is the socket's time origin: heartbeats
-    /// note when the bytes came, not when the wait began. Returns whether bytes (or
-    /// the peer's close) arrived.
+    /// note when the bytes came, not when the wait began. Returns that time (ms since
+    /// `clock`) and whether anything came (bytes, the peer's close, an error) before the
+    /// timeout.
     pub fn wait_and_read(
         &mut self,
         timeout: Option<Duration>,
         clock: Instant,
         out: &mut Vec<Incoming>,
-    ) -> bool {
+    ) -> (u64, bool) {
         if self.recv_timeout_at_most(timeout).is_err() {
             // No timeout could be set: never sleep unbounded, read what is there.
-            self.read(clock.elapsed().as_millis() as u64, out);
-            return true;
+            let now = clock.elapsed().as_millis() as u64;
+            return (now, self.read_from(None, now, out).1);
         }
         self.read_from(Some(clock), 0, out)
     }
@@ -300,38 +291,42 @@ impl Conn {
 
     /// The read loop: the first `recv` waits when `wait` holds the clock to take the
     /// time from afterwards; the rest only take what is there, at most
-    /// [`READS_PER_PUMP`] buffers. Returns whether anything (bytes, a close) came.
+    /// [`READS_PER_PUMP`] buffers. Returns the time the bytes were noted at and whether
+    /// the first `recv` found anything (bytes, a close, an error).
     fn read_from(
         &mut self,
         wait: Option<Instant>,
         mut now_ms: u64,
         out: &mut Vec<Incoming>,
-    ) -> bool {
+    ) -> (u64, bool) {
         let (Some(mut dec), mut rbuf) = (self.decoder.take(), std::mem::take(&mut self.rbuf))
         else {
-            return false;
+            return (now_ms, false);
         };
-        let mut got = false;
+        let mut came = false;
         for k in 0..READS_PER_PUMP {
             let r = self.stream.recv(&mut rbuf, k == 0 && wait.is_some());
-            if let (0, Some(clock)) = (k, wait) {
-                now_ms = clock.elapsed().as_millis() as u64;
-            }
-            match self.take_in(&mut dec, &rbuf, r, now_ms, out) {
-                Step::More => got = true,
-                Step::Done => {
-                    got = true;
-                    break;
+            if k == 0 {
+                if let Some(clock) = wait {
+                    now_ms = clock.elapsed().as_millis() as u64;
                 }
-                Step::Empty => break,
+                came = !matches!(&r, Err(e) if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ));
+            }
+            if !self.take_in(&mut dec, &rbuf, r, now_ms, out) {
+                break;
             }
         }
         self.decoder = Some(dec);
         self.rbuf = rbuf;
-        got
+        (now_ms, came)
     }
 
-    /// Decodes the outcome of one `recv` into `buf`.
+    /// Decodes the outcome of one `recv` into `buf`. Returns whether more may be
+    /// waiting (the buffer filled up); not after a short read, nothing (the wait timed
+    /// out, a signal interrupted it), a close or an error.
     fn take_in(
         &mut self,
         dec: &mut Decoder<COMMAND_BUF>,
@@ -339,23 +334,19 @@ impl Conn {
         r: io::Result<usize>,
         now_ms: u64,
         out: &mut Vec<Incoming>,
-    ) -> Step {
+    ) -> bool {
         match r {
             Ok(0) => {
                 self.dead = Some("peer closed the connection".into());
-                Step::Done
+                false
             }
             Ok(n) => {
                 self.heartbeat.on_received(now_ms);
                 if let Err(e) = self.feed(dec, &buf[..n], now_ms, out) {
                     self.dead = Some(e);
-                    return Step::Done;
+                    return false;
                 }
-                if n < buf.len() {
-                    Step::Done
-                } else {
-                    Step::More
-                }
+                n == buf.len()
             }
             Err(e)
                 if matches!(
@@ -363,11 +354,11 @@ impl Conn {
                     io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                 ) =>
             {
-                Step::Empty
+                false
             }
             Err(e) => {
                 self.dead = Some(format!("read failed: {e}"));
-                Step::Done
+                false
             }
         }
     }

@@ -45,6 +45,17 @@ const SLEEP_MARGIN: Duration = Duration::from_millis(25);
 /// other connections) go unwatched: the idle-time driver's tick.
 const SLEEP_CAP: Duration = Duration::from_millis(25);
 
+/// A blocking `recv` a pump may sleep in (see [`Engine::sleeper`]).
+struct Sleep {
+    /// The connection's slot.
+    id: usize,
+    /// How long it may sleep (`None`: until bytes come).
+    timeout: Option<Duration>,
+    /// Whether other descriptors go unwatched meanwhile (then `timeout` is capped and
+    /// a sleep that ends empty-handed is followed by a non-blocking `poll` of all).
+    others: bool,
+}
+
 struct Connector {
     endpoint: Endpoint,
     backoff: Backoff,
@@ -188,6 +199,11 @@ impl Engine {
 
     pub fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
+    }
+
+    /// `at` in milliseconds since the engine started (what timers count in).
+    fn ms_at(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.start).as_millis() as u64
     }
 
     pub fn monitor(&mut self) -> mpsc::Receiver<SocketEvent> {
@@ -558,8 +574,9 @@ impl Engine {
 
     /// One round: reconnects, timers, one `poll`, then reads, writes and accepts.
     pub fn pump(&mut self, deadline: Option<Instant>) -> Result<()> {
-        self.last_pump = Instant::now();
-        let now = self.now_ms();
+        let pumped = Instant::now();
+        self.last_pump = pumped;
+        let now = self.ms_at(pumped);
         let mut wake = self.timers(now);
         for i in 0..self.connectors.len() {
             if self.connectors[i].conn.is_none() {
@@ -572,27 +589,33 @@ impl Engine {
             }
         }
         self.reap();
-        let until = match wake {
+        let mut until = match wake {
             Some(w) => {
                 let at = self.start + Duration::from_millis(w);
                 Some(deadline.map_or(at, |d| d.min(at)))
             }
             None => deadline,
         };
-        if let Some((id, timeout)) = self.sleeper(until) {
+        if let Some(sleep) = self.sleeper(until, pumped) {
+            let id = sleep.id;
             let mut scratch = std::mem::take(&mut self.scratch);
             let start = self.start;
-            if let Some(c) = self.conns[id].as_mut() {
-                c.wait_and_read(timeout, start, &mut scratch);
-            }
-            let now = self.now_ms();
+            let (now, came) = match self.conns[id].as_mut() {
+                Some(c) => c.wait_and_read(sleep.timeout, start, &mut scratch),
+                None => (now, false),
+            };
             for inc in scratch.drain(..) {
                 self.on_incoming(id, inc, now);
             }
             self.scratch = scratch;
-            self.reap();
-            self.sync_all();
-            return Ok(());
+            if came || !sleep.others {
+                self.reap();
+                self.sync_all();
+                return Ok(());
+            }
+            // The capped sleep passed with nothing from the focused peer: look at the
+            // rest (listeners, other connections) without blocking.
+            until = Some(Instant::now());
         }
         let read_ok = self.inbox.len() < self.opts.recv_hwm;
         let mut ready: Vec<(bool, usize, PollFlags)> = Vec::new();
@@ -667,10 +690,11 @@ impl Engine {
     /// Only when that loses nothing: the connection is established with nothing to
     /// write and the inbox has room, and it is the only descriptor (no listener, no
     /// other connection) — or the wait is [`focus`](Self::focus)ed on it, and then
-    /// the others are looked at least every [`SLEEP_CAP`]. The sleep ends
+    /// the others are looked at least every [`SLEEP_CAP`] (and none of them may be
+    /// handshaking or have bytes to write). The sleep ends
     /// [`SLEEP_MARGIN`] before `until` (the deadline or the next timer); a wait
     /// shorter than [`SLEEP_MIN`] uses `poll`.
-    fn sleeper(&self, until: Option<Instant>) -> Option<(usize, Option<Duration>)> {
+    fn sleeper(&self, until: Option<Instant>, now: Instant) -> Option<Sleep> {
         if self.inbox.len() >= self.opts.recv_hwm {
             return None;
         }
@@ -681,6 +705,11 @@ impl Engine {
             .filter_map(|(i, c)| c.as_ref().map(|c| (i, c)));
         let (id, c, others) = match self.focus {
             Some(uid) => {
+                // Others still handshaking or writing need prompt service: `poll`.
+                let busy = |o: &Conn| o.uid != uid && (!o.ready || o.wants_write());
+                if self.conns.iter().flatten().any(busy) {
+                    return None;
+                }
                 let others = !self.listeners.is_empty() || self.active_conns() > 1;
                 let (id, c) = live.find(|(_, c)| c.uid == uid)?;
                 (id, c, others)
@@ -699,7 +728,7 @@ impl Engine {
         let timeout = match until {
             None => None,
             Some(u) => {
-                let left = u.saturating_duration_since(Instant::now());
+                let left = u.saturating_duration_since(now);
                 if left < SLEEP_MIN {
                     return None;
                 }
@@ -711,7 +740,11 @@ impl Engine {
         } else {
             timeout
         };
-        Some((id, timeout))
+        Some(Sleep {
+            id,
+            timeout,
+            others,
+        })
     }
 
     fn accept(&mut self, li: usize, now: u64) {
@@ -773,11 +806,12 @@ impl Engine {
 
     /// Closes dead connections, reports them and schedules reconnects.
     fn reap(&mut self) {
-        let now = self.now_ms();
+        let mut now = None;
         for i in 0..self.conns.len() {
             let Some(reason) = self.conns[i].as_ref().and_then(|c| c.dead.clone()) else {
                 continue;
             };
+            let now = *now.get_or_insert_with(|| self.now_ms());
             let Some(c) = self.conns[i].take() else {
                 continue;
             };

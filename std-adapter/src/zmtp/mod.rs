@@ -71,3 +71,5 @@ pub use sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XS
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wait_tests;
