@@ -2,7 +2,7 @@
 //! batching write buffer.
 //!
 //! Reads go into a fixed 64 KiB buffer and through the push decoder; frame parts are
-//! appended to the frame being built, so a peer's announced size never decides an
+//! appended to the socket's [`Inbox`] (its open message), so a peer's announced size never decides an
 //! allocation (the decoder has already checked it against the limits, and the buffer
 //! grows only as bytes arrive). Writes append whole frames to `wbuf`; `flush` writes as
 //! much as the kernel takes, and what is left goes out when the socket is writable.
@@ -16,6 +16,7 @@ use ringwire_core::pattern::socket_type::SocketType;
 use ringwire_core::pattern::subscription::Subscriptions;
 use ringwire_core::zmtp::{self, Command, Decoder, Item, Limits, Version};
 
+use super::inbox::{Carry, Inbox};
 use super::transport::Stream;
 use crate::endpoint::Endpoint;
 
@@ -25,6 +26,14 @@ const COMMAND_BUF: usize = 4096;
 const READ_BUF: usize = 64 * 1024;
 /// Reads per connection per pump, so one fast peer cannot starve the others.
 const READS_PER_PUMP: usize = 4;
+
+/// Where a read puts what it decodes: events in `out`, messages in `inbox` (a
+/// subscriber's only when `filter` matches their first frame).
+pub struct Sink<'a> {
+    pub out: &'a mut Vec<Incoming>,
+    pub inbox: &'a mut Inbox,
+    pub filter: Option<&'a Subscriptions<Box<[u8]>>>,
+}
 
 /// Where a connection came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +47,9 @@ pub enum Origin {
 pub enum Incoming {
     /// The handshake completed.
     Ready,
-    /// A whole multipart message.
-    Message(Vec<Vec<u8>>),
-    /// A subscription (command from 3.1 peers).
+    /// A subscription (a 3.1 command, or a 3.0 `\x01` message to a publisher).
     Subscribe(Vec<u8>),
-    /// A cancelled subscription.
+    /// A cancelled subscription (likewise).
     Cancel(Vec<u8>),
 }
 
@@ -63,8 +70,8 @@ pub struct Conn {
     pub peer_type: Option<SocketType>,
     /// Routing id (the peer's `Identity`, or one the socket assigned).
     pub routing_id: Vec<u8>,
-    partial: Vec<Vec<u8>>,
-    frame: Vec<u8>,
+    /// The part of a message received when the last read ended.
+    carry: Carry,
     /// The peer's subscriptions (publishers only).
     pub subs: Option<Subscriptions<Box<[u8]>>>,
     pub heartbeat: Heartbeat,
@@ -111,8 +118,7 @@ impl Conn {
             peer_version: None,
             peer_type: None,
             routing_id: Vec::new(),
-            partial: Vec::new(),
-            frame: Vec::new(),
+            carry: Carry::default(),
             subs: None,
             heartbeat,
             created_ms: now_ms,
@@ -249,7 +255,7 @@ impl Conn {
     }
 
     /// Reads what is available and decodes it into `out`.
-    pub fn read(&mut self, now_ms: u64, out: &mut Vec<Incoming>) {
+    pub fn read(&mut self, now_ms: u64, out: &mut Sink<'_>) {
         let _ = self.read_from(None, now_ms, out);
     }
 
@@ -262,7 +268,7 @@ impl Conn {
         &mut self,
         timeout: Option<Duration>,
         clock: Instant,
-        out: &mut Vec<Incoming>,
+        out: &mut Sink<'_>,
     ) -> (u64, bool) {
         if self.recv_timeout_at_most(timeout).is_err() {
             // No timeout could be set: never sleep unbounded, read what is there.
@@ -297,13 +303,14 @@ impl Conn {
         &mut self,
         wait: Option<Instant>,
         mut now_ms: u64,
-        out: &mut Vec<Incoming>,
+        out: &mut Sink<'_>,
     ) -> (u64, bool) {
         let (Some(mut dec), mut rbuf) = (self.decoder.take(), std::mem::take(&mut self.rbuf))
         else {
             return (now_ms, false);
         };
         let mut came = false;
+        out.inbox.unstash(&mut self.carry);
         for k in 0..READS_PER_PUMP {
             let r = self.stream.recv(&mut rbuf, k == 0 && wait.is_some());
             if k == 0 {
@@ -319,6 +326,7 @@ impl Conn {
                 break;
             }
         }
+        out.inbox.stash(&mut self.carry);
         self.decoder = Some(dec);
         self.rbuf = rbuf;
         (now_ms, came)
@@ -333,7 +341,7 @@ impl Conn {
         buf: &[u8],
         r: io::Result<usize>,
         now_ms: u64,
-        out: &mut Vec<Incoming>,
+        out: &mut Sink<'_>,
     ) -> bool {
         match r {
             Ok(0) => {
@@ -368,7 +376,7 @@ impl Conn {
         dec: &mut Decoder<COMMAND_BUF>,
         mut input: &[u8],
         now_ms: u64,
-        out: &mut Vec<Incoming>,
+        out: &mut Sink<'_>,
     ) -> Result<(), String> {
         while !input.is_empty() {
             let (used, item) = dec
@@ -383,13 +391,13 @@ impl Conn {
                     }
                     self.peer_version = Some(g.version);
                 }
-                Some(Item::Command(cmd)) => self.on_command(cmd, now_ms, out)?,
+                Some(Item::Command(cmd)) => self.on_command(cmd, now_ms, out.out)?,
                 Some(Item::Frame(part)) => {
-                    self.frame.extend_from_slice(part.data);
+                    out.inbox.extend(part.data);
                     if part.is_last() {
-                        self.partial.push(std::mem::take(&mut self.frame));
+                        out.inbox.end_frame();
                         if !part.more {
-                            out.push(Incoming::Message(std::mem::take(&mut self.partial)));
+                            self.deliver(out);
                         }
                     }
                 }
@@ -397,6 +405,26 @@ impl Conn {
             }
         }
         Ok(())
+    }
+
+    /// A whole message is open in the inbox: a publisher's peer sends subscriptions
+    /// (3.0 style, `\x01`/`\x00` + prefix), other sockets keep it (a subscriber only if
+    /// its own subscriptions match).
+    fn deliver(&self, out: &mut Sink<'_>) {
+        if matches!(self.kind, SocketType::Pub | SocketType::XPub) {
+            if out.inbox.open_frames() == 1 {
+                match out.inbox.open_first().split_first() {
+                    Some((1, p)) => out.out.push(Incoming::Subscribe(p.to_vec())),
+                    Some((0, p)) => out.out.push(Incoming::Cancel(p.to_vec())),
+                    _ => {}
+                }
+            }
+            out.inbox.discard();
+        } else if out.filter.is_none_or(|s| s.matches(out.inbox.open_first())) {
+            out.inbox.commit(self.uid);
+        } else {
+            out.inbox.discard();
+        }
     }
 
     fn on_command(

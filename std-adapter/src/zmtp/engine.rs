@@ -7,7 +7,6 @@
 //! the caller's own thread, so a request/reply round trip costs the two kernel
 //! socket hops and nothing else (libzmq adds two I/O-thread hand-offs).
 
-use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -20,7 +19,8 @@ use ringwire_core::pattern::socket_type::SocketType;
 use ringwire_core::pattern::subscription::Subscriptions;
 use ringwire_core::zmtp;
 
-use super::conn::{Conn, Incoming, Origin};
+use super::conn::{Conn, Incoming, Origin, Sink};
+use super::inbox::Inbox;
 use super::options::{HwmPolicy, Options, SocketEvent, Stats};
 use super::transport::{Listener, Stream};
 use crate::endpoint::Endpoint;
@@ -72,7 +72,7 @@ pub struct Engine {
     pub conns: Vec<Option<Conn>>,
     rr: usize,
     /// Received messages with the uid of the connection they came from.
-    pub inbox: VecDeque<(u64, Vec<Vec<u8>>)>,
+    pub inbox: Inbox,
     next_uid: u64,
     last_pump: Instant,
     /// The driver's epoll set, where new descriptors are registered.
@@ -105,7 +105,7 @@ impl Engine {
             connectors: Vec::new(),
             conns: Vec::new(),
             rr: 0,
-            inbox: VecDeque::new(),
+            inbox: Inbox::default(),
             scratch: Vec::new(),
             next_uid: 1,
             last_pump: Instant::now(),
@@ -600,8 +600,14 @@ impl Engine {
             let id = sleep.id;
             let mut scratch = std::mem::take(&mut self.scratch);
             let start = self.start;
+            let filter = sub_filter(self.kind, &self.own_subs);
+            let mut sink = Sink {
+                out: &mut scratch,
+                inbox: &mut self.inbox,
+                filter,
+            };
             let (now, came) = match self.conns[id].as_mut() {
-                Some(c) => c.wait_and_read(sleep.timeout, start, &mut scratch),
+                Some(c) => c.wait_and_read(sleep.timeout, start, &mut sink),
                 None => (now, false),
             };
             for inc in scratch.drain(..) {
@@ -672,7 +678,12 @@ impl Engine {
             }
             if r.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
                 let mut scratch = std::mem::take(&mut self.scratch);
-                c.read(now, &mut scratch);
+                let mut sink = Sink {
+                    out: &mut scratch,
+                    inbox: &mut self.inbox,
+                    filter: sub_filter(self.kind, &self.own_subs),
+                };
+                c.read(now, &mut sink);
                 for inc in scratch.drain(..) {
                     self.on_incoming(i, inc, now);
                 }
@@ -826,7 +837,7 @@ impl Engine {
                 SocketEvent::HandshakeFailed { endpoint, reason }
             });
             if !c.ready {
-                self.inbox.retain(|(uid, _)| *uid != c.uid);
+                self.inbox.retain(|uid, _| uid != c.uid);
             }
             if let Origin::Connected(k) = c.origin {
                 self.schedule_retry(k, now);
@@ -842,30 +853,10 @@ impl Engine {
     }
 
     fn on_incoming(&mut self, id: usize, inc: Incoming, now: u64) {
-        let kind = self.kind;
-        let uid = self.conns[id].as_ref().map_or(0, |c| c.uid);
         match inc {
             Incoming::Ready => self.on_ready(id, now),
             Incoming::Subscribe(p) => self.on_subscription(id, true, &p),
             Incoming::Cancel(p) => self.on_subscription(id, false, &p),
-            Incoming::Message(frames) => match kind {
-                SocketType::Pub | SocketType::XPub => {
-                    if let [f] = frames.as_slice() {
-                        match f.split_first() {
-                            Some((1, p)) => self.on_subscription(id, true, p),
-                            Some((0, p)) => self.on_subscription(id, false, p),
-                            _ => {}
-                        }
-                    }
-                }
-                SocketType::Sub => {
-                    let topic = frames.first().map_or(&[][..], Vec::as_slice);
-                    if self.own_subs.as_ref().is_some_and(|s| s.matches(topic)) {
-                        self.inbox.push_back((uid, frames));
-                    }
-                }
-                _ => self.inbox.push_back((uid, frames)),
-            },
         }
     }
 
@@ -893,7 +884,7 @@ impl Engine {
             m.push(u8::from(subscribe));
             m.extend_from_slice(prefix);
             let uid = c.uid;
-            self.inbox.push_back((uid, vec![m]));
+            self.inbox.push(uid, &[&m]);
         }
     }
 
@@ -967,6 +958,19 @@ impl Engine {
                 break;
             }
         }
+    }
+}
+
+/// The filter a subscriber's reads apply to arriving messages: its own subscriptions
+/// (an XSUB keeps everything, as libzmq does).
+fn sub_filter(
+    kind: SocketType,
+    own: &Option<Subscriptions<Box<[u8]>>>,
+) -> Option<&Subscriptions<Box<[u8]>>> {
+    if kind == SocketType::Sub {
+        own.as_ref()
+    } else {
+        None
     }
 }
 

@@ -59,6 +59,7 @@ mod builder;
 mod conn;
 mod driver;
 mod engine;
+mod inbox;
 mod options;
 mod poller;
 mod sockets;

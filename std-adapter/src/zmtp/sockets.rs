@@ -380,9 +380,8 @@ impl Sub {
         if subs.cancel(prefix) {
             e.broadcast_subscription(false, prefix);
             let subs = e.own_subs.as_ref();
-            e.inbox.retain(|(_, f)| {
-                subs.is_some_and(|s| s.matches(f.first().map_or(&[][..], Vec::as_slice)))
-            });
+            e.inbox
+                .retain(|_, first| subs.is_some_and(|s| s.matches(first)));
         }
         Ok(())
     }

@@ -12,7 +12,8 @@ use ringwire_core::pattern::heartbeat::Heartbeat;
 use ringwire_core::pattern::socket_type::SocketType;
 use ringwire_core::zmtp::{self, Limits, Version};
 
-use super::conn::{Conn, Incoming, Origin};
+use super::conn::{Conn, Incoming, Origin, Sink};
+use super::inbox::Inbox;
 use super::transport::Stream;
 use super::{Rep, Req};
 use crate::endpoint::Endpoint;
@@ -45,24 +46,30 @@ fn a_waiting_read_times_out_then_takes_the_message() {
     );
     let clock = Instant::now();
     let mut incoming = Vec::new();
+    let mut inbox = Inbox::default();
+    let mut sink = Sink {
+        out: &mut incoming,
+        inbox: &mut inbox,
+        filter: None,
+    };
     // Nothing comes: the wait ends (by SO_RCVTIMEO) with nothing read.
-    c.wait_and_read(Some(Duration::from_millis(20)), clock, &mut incoming);
-    assert!(incoming.is_empty() && c.dead.is_none());
+    let (_, came) = c.wait_and_read(Some(Duration::from_millis(20)), clock, &mut sink);
+    assert!(!came && sink.out.is_empty() && sink.inbox.is_empty() && c.dead.is_none());
 
     let mut wire = [0u8; 128];
     let mut n = zmtp::encode_greeting(&mut wire, Version::V3_1, false).unwrap();
     n += zmtp::encode_ready(&mut wire[n..], &[(b"Socket-Type", b"PUSH")]).unwrap();
     n += zmtp::encode_frame(&mut wire[n..], false, b"hello").unwrap();
     std::io::Write::write_all(&mut peer, &wire[..n]).unwrap();
-    while incoming.len() < 2 {
-        c.wait_and_read(None, clock, &mut incoming);
+    while sink.inbox.is_empty() {
+        c.wait_and_read(None, clock, &mut sink);
     }
-    assert!(matches!(incoming[0], Incoming::Ready));
-    assert!(matches!(&incoming[1], Incoming::Message(f) if f == &vec![b"hello".to_vec()]));
+    assert!(matches!(sink.out.as_slice(), [Incoming::Ready]));
+    assert_eq!(sink.inbox.pop_front(), Some((1, vec![b"hello".to_vec()])));
 
     drop(peer);
-    c.wait_and_read(None, clock, &mut incoming);
-    assert!(c.dead.is_some());
+    let (_, came) = c.wait_and_read(None, clock, &mut sink);
+    assert!(came && c.dead.is_some());
 }
 
 #[test]
