@@ -2,19 +2,21 @@
 //! batching write buffer.
 //!
 //! Reads go into a fixed 64 KiB buffer and through the push decoder; frame parts are
-//! appended to the frame being built, so a peer's announced size never decides an
+//! appended to the socket's [`Inbox`] (its open message), so a peer's announced size never decides an
 //! allocation (the decoder has already checked it against the limits, and the buffer
 //! grows only as bytes arrive). Writes append whole frames to `wbuf`; `flush` writes as
 //! much as the kernel takes, and what is left goes out when the socket is writable.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
+use std::time::{Duration, Instant};
 
 use ringwire_core::pattern::heartbeat::Heartbeat;
 use ringwire_core::pattern::socket_type::SocketType;
 use ringwire_core::pattern::subscription::Subscriptions;
 use ringwire_core::zmtp::{self, Command, Decoder, Item, Limits, Version};
 
+use super::inbox::{Carry, Inbox};
 use super::transport::Stream;
 use crate::endpoint::Endpoint;
 
@@ -24,6 +26,14 @@ const COMMAND_BUF: usize = 4096;
 const READ_BUF: usize = 64 * 1024;
 /// Reads per connection per pump, so one fast peer cannot starve the others.
 const READS_PER_PUMP: usize = 4;
+
+/// Where a read puts what it decodes: events in `out`, messages in `inbox` (a
+/// subscriber's only when `filter` matches their first frame).
+pub struct Sink<'a> {
+    pub out: &'a mut Vec<Incoming>,
+    pub inbox: &'a mut Inbox,
+    pub filter: Option<&'a Subscriptions<Box<[u8]>>>,
+}
 
 /// Where a connection came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +47,9 @@ pub enum Origin {
 pub enum Incoming {
     /// The handshake completed.
     Ready,
-    /// A whole multipart message.
-    Message(Vec<Vec<u8>>),
-    /// A subscription (command from 3.1 peers).
+    /// A subscription (a 3.1 command, or a 3.0 `\x01` message to a publisher).
     Subscribe(Vec<u8>),
-    /// A cancelled subscription.
+    /// A cancelled subscription (likewise).
     Cancel(Vec<u8>),
 }
 
@@ -62,8 +70,8 @@ pub struct Conn {
     pub peer_type: Option<SocketType>,
     /// Routing id (the peer's `Identity`, or one the socket assigned).
     pub routing_id: Vec<u8>,
-    partial: Vec<Vec<u8>>,
-    frame: Vec<u8>,
+    /// The part of a message received when the last read ended.
+    carry: Carry,
     /// The peer's subscriptions (publishers only).
     pub subs: Option<Subscriptions<Box<[u8]>>>,
     pub heartbeat: Heartbeat,
@@ -76,6 +84,9 @@ pub struct Conn {
     pub registered: (bool, bool),
     /// End of our greeting and READY in `wbuf`.
     handshake_end: usize,
+    /// The receive timeout set on the stream (`None`: none, a waiting read sleeps
+    /// until bytes arrive).
+    recv_timeout: Option<Duration>,
 }
 
 impl Conn {
@@ -107,8 +118,7 @@ impl Conn {
             peer_version: None,
             peer_type: None,
             routing_id: Vec::new(),
-            partial: Vec::new(),
-            frame: Vec::new(),
+            carry: Carry::default(),
             subs: None,
             heartbeat,
             created_ms: now_ms,
@@ -116,6 +126,7 @@ impl Conn {
             handshake_end: 0,
             blocked: false,
             registered: (true, false),
+            recv_timeout: None,
         };
         let mut hello = [0u8; 64 + 64 + 255];
         let mut n = zmtp::encode_greeting(&mut hello, Version::V3_1, origin == Origin::Accepted)
@@ -202,7 +213,7 @@ impl Conn {
     pub fn flush(&mut self) {
         let limit = self.write_limit();
         while self.wpos < limit {
-            match self.stream.write(&self.wbuf[self.wpos..limit]) {
+            match self.stream.send(&self.wbuf[self.wpos..limit]) {
                 Ok(0) => {
                     self.dead = Some("write returned 0".into());
                     return;
@@ -244,37 +255,120 @@ impl Conn {
     }
 
     /// Reads what is available and decodes it into `out`.
-    pub fn read(&mut self, now_ms: u64, out: &mut Vec<Incoming>) {
+    pub fn read(&mut self, now_ms: u64, out: &mut Sink<'_>) {
+        let _ = self.read_from(None, now_ms, out);
+    }
+
+    /// Sleeps in `recv` until bytes arrive or `timeout` passes (`None`: no limit), then
+    /// reads like [`read`](Self::read). `clock` is the socket's time origin: heartbeats
+    /// note when the bytes came, not when the wait began. Returns that time (ms since
+    /// `clock`) and whether anything came (bytes, the peer's close, an error) before the
+    /// timeout.
+    pub fn wait_and_read(
+        &mut self,
+        timeout: Option<Duration>,
+        clock: Instant,
+        out: &mut Sink<'_>,
+    ) -> (u64, bool) {
+        if self.recv_timeout_at_most(timeout).is_err() {
+            // No timeout could be set: never sleep unbounded, read what is there.
+            let now = clock.elapsed().as_millis() as u64;
+            return (now, self.read_from(None, now, out).1);
+        }
+        self.read_from(Some(clock), 0, out)
+    }
+
+    /// Makes the stream's receive timeout fit `want`: none for `None`, else at most
+    /// `want` and at least half of it (kept when it already fits, so a steady wait
+    /// costs no `setsockopt`).
+    fn recv_timeout_at_most(&mut self, want: Option<Duration>) -> io::Result<()> {
+        let fits = match (want, self.recv_timeout) {
+            (None, None) => true,
+            (Some(w), Some(t)) => t <= w && t >= w / 2,
+            _ => false,
+        };
+        if !fits {
+            let want = want.map(|w| w.max(Duration::from_millis(1)));
+            self.stream.set_recv_timeout(want)?;
+            self.recv_timeout = want;
+        }
+        Ok(())
+    }
+
+    /// The read loop: the first `recv` waits when `wait` holds the clock to take the
+    /// time from afterwards; the rest only take what is there, at most
+    /// [`READS_PER_PUMP`] buffers. Returns the time the bytes were noted at and whether
+    /// the first `recv` found anything (bytes, a close, an error).
+    fn read_from(
+        &mut self,
+        wait: Option<Instant>,
+        mut now_ms: u64,
+        out: &mut Sink<'_>,
+    ) -> (u64, bool) {
         let (Some(mut dec), mut rbuf) = (self.decoder.take(), std::mem::take(&mut self.rbuf))
         else {
-            return;
+            return (now_ms, false);
         };
-        for _ in 0..READS_PER_PUMP {
-            match self.stream.read(&mut rbuf) {
-                Ok(0) => {
-                    self.dead = Some("peer closed the connection".into());
-                    break;
+        let mut came = false;
+        out.inbox.unstash(&mut self.carry);
+        for k in 0..READS_PER_PUMP {
+            let r = self.stream.recv(&mut rbuf, k == 0 && wait.is_some());
+            if k == 0 {
+                if let Some(clock) = wait {
+                    now_ms = clock.elapsed().as_millis() as u64;
                 }
-                Ok(n) => {
-                    self.heartbeat.on_received(now_ms);
-                    if let Err(e) = self.feed(&mut dec, &rbuf[..n], now_ms, out) {
-                        self.dead = Some(e);
-                        break;
-                    }
-                    if n < rbuf.len() {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.dead = Some(format!("read failed: {e}"));
-                    break;
-                }
+                came = !matches!(&r, Err(e) if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ));
+            }
+            if !self.take_in(&mut dec, &rbuf, r, now_ms, out) {
+                break;
             }
         }
+        out.inbox.stash(&mut self.carry);
         self.decoder = Some(dec);
         self.rbuf = rbuf;
+        (now_ms, came)
+    }
+
+    /// Decodes the outcome of one `recv` into `buf`. Returns whether more may be
+    /// waiting (the buffer filled up); not after a short read, nothing (the wait timed
+    /// out, a signal interrupted it), a close or an error.
+    fn take_in(
+        &mut self,
+        dec: &mut Decoder<COMMAND_BUF>,
+        buf: &[u8],
+        r: io::Result<usize>,
+        now_ms: u64,
+        out: &mut Sink<'_>,
+    ) -> bool {
+        match r {
+            Ok(0) => {
+                self.dead = Some("peer closed the connection".into());
+                false
+            }
+            Ok(n) => {
+                self.heartbeat.on_received(now_ms);
+                if let Err(e) = self.feed(dec, &buf[..n], now_ms, out) {
+                    self.dead = Some(e);
+                    return false;
+                }
+                n == buf.len()
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                false
+            }
+            Err(e) => {
+                self.dead = Some(format!("read failed: {e}"));
+                false
+            }
+        }
     }
 
     fn feed(
@@ -282,7 +376,7 @@ impl Conn {
         dec: &mut Decoder<COMMAND_BUF>,
         mut input: &[u8],
         now_ms: u64,
-        out: &mut Vec<Incoming>,
+        out: &mut Sink<'_>,
     ) -> Result<(), String> {
         while !input.is_empty() {
             let (used, item) = dec
@@ -297,13 +391,13 @@ impl Conn {
                     }
                     self.peer_version = Some(g.version);
                 }
-                Some(Item::Command(cmd)) => self.on_command(cmd, now_ms, out)?,
+                Some(Item::Command(cmd)) => self.on_command(cmd, now_ms, out.out)?,
                 Some(Item::Frame(part)) => {
-                    self.frame.extend_from_slice(part.data);
+                    out.inbox.extend(part.data);
                     if part.is_last() {
-                        self.partial.push(std::mem::take(&mut self.frame));
+                        out.inbox.end_frame();
                         if !part.more {
-                            out.push(Incoming::Message(std::mem::take(&mut self.partial)));
+                            self.deliver(out);
                         }
                     }
                 }
@@ -311,6 +405,26 @@ impl Conn {
             }
         }
         Ok(())
+    }
+
+    /// A whole message is open in the inbox: a publisher's peer sends subscriptions
+    /// (3.0 style, `\x01`/`\x00` + prefix), other sockets keep it (a subscriber only if
+    /// its own subscriptions match).
+    fn deliver(&self, out: &mut Sink<'_>) {
+        if matches!(self.kind, SocketType::Pub | SocketType::XPub) {
+            if out.inbox.open_frames() == 1 {
+                match out.inbox.open_first().split_first() {
+                    Some((1, p)) => out.out.push(Incoming::Subscribe(p.to_vec())),
+                    Some((0, p)) => out.out.push(Incoming::Cancel(p.to_vec())),
+                    _ => {}
+                }
+            }
+            out.inbox.discard();
+        } else if out.filter.is_none_or(|s| s.matches(out.inbox.open_first())) {
+            out.inbox.commit(self.uid);
+        } else {
+            out.inbox.discard();
+        }
     }
 
     fn on_command(

@@ -7,7 +7,6 @@
 //! the caller's own thread, so a request/reply round trip costs the two kernel
 //! socket hops and nothing else (libzmq adds two I/O-thread hand-offs).
 
-use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -20,7 +19,8 @@ use ringwire_core::pattern::socket_type::SocketType;
 use ringwire_core::pattern::subscription::Subscriptions;
 use ringwire_core::zmtp;
 
-use super::conn::{Conn, Incoming, Origin};
+use super::conn::{Conn, Incoming, Origin, Sink};
+use super::inbox::Inbox;
 use super::options::{HwmPolicy, Options, SocketEvent, Stats};
 use super::transport::{Listener, Stream};
 use crate::endpoint::Endpoint;
@@ -34,6 +34,27 @@ const PUMP_EVERY: Duration = Duration::from_millis(1);
 /// and written together by the driver (see `driver.rs`); isolated sends (a request, a
 /// control-loop publish) are written at once.
 pub const CORK_WINDOW: Duration = Duration::from_micros(5);
+/// A receive sleeps in a blocking `recv` (see [`Engine::sleeper`]) only when it may
+/// wait at least this long: `SO_RCVTIMEO` counts scheduler ticks and may run over by
+/// a few ms, so shorter waits stay in `poll`, whose timeout is exact.
+const SLEEP_MIN: Duration = Duration::from_millis(50);
+/// How much earlier than the deadline a blocking `recv` gives up; `poll` waits the
+/// rest exactly.
+const SLEEP_MARGIN: Duration = Duration::from_millis(25);
+/// The longest a focused receive sleeps in `recv` while other descriptors (listeners,
+/// other connections) go unwatched: the idle-time driver's tick.
+const SLEEP_CAP: Duration = Duration::from_millis(25);
+
+/// A blocking `recv` a pump may sleep in (see [`Engine::sleeper`]).
+struct Sleep {
+    /// The connection's slot.
+    id: usize,
+    /// How long it may sleep (`None`: until bytes come).
+    timeout: Option<Duration>,
+    /// Whether other descriptors go unwatched meanwhile (then `timeout` is capped and
+    /// a sleep that ends empty-handed is followed by a non-blocking `poll` of all).
+    others: bool,
+}
 
 struct Connector {
     endpoint: Endpoint,
@@ -51,7 +72,7 @@ pub struct Engine {
     pub conns: Vec<Option<Conn>>,
     rr: usize,
     /// Received messages with the uid of the connection they came from.
-    pub inbox: VecDeque<(u64, Vec<Vec<u8>>)>,
+    pub inbox: Inbox,
     next_uid: u64,
     last_pump: Instant,
     /// The driver's epoll set, where new descriptors are registered.
@@ -67,6 +88,9 @@ pub struct Engine {
     next_id: u32,
     /// A subscriber's own subscriptions, re-sent to every new publisher connection.
     pub own_subs: Option<Subscriptions<Box<[u8]>>>,
+    /// The connection (uid) a receive waits on while set: only its messages can end
+    /// the wait (a REQ waiting for its reply), so the wait may sleep on it alone.
+    pub focus: Option<u64>,
 }
 
 impl Engine {
@@ -81,7 +105,7 @@ impl Engine {
             connectors: Vec::new(),
             conns: Vec::new(),
             rr: 0,
-            inbox: VecDeque::new(),
+            inbox: Inbox::default(),
             scratch: Vec::new(),
             next_uid: 1,
             last_pump: Instant::now(),
@@ -94,6 +118,7 @@ impl Engine {
             monitor: None,
             next_id: rand_seed(),
             own_subs,
+            focus: None,
         }
     }
 
@@ -174,6 +199,11 @@ impl Engine {
 
     pub fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
+    }
+
+    /// `at` in milliseconds since the engine started (what timers count in).
+    fn ms_at(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.start).as_millis() as u64
     }
 
     pub fn monitor(&mut self) -> mpsc::Receiver<SocketEvent> {
@@ -544,8 +574,9 @@ impl Engine {
 
     /// One round: reconnects, timers, one `poll`, then reads, writes and accepts.
     pub fn pump(&mut self, deadline: Option<Instant>) -> Result<()> {
-        self.last_pump = Instant::now();
-        let now = self.now_ms();
+        let pumped = Instant::now();
+        self.last_pump = pumped;
+        let now = self.ms_at(pumped);
         let mut wake = self.timers(now);
         for i in 0..self.connectors.len() {
             if self.connectors[i].conn.is_none() {
@@ -558,6 +589,40 @@ impl Engine {
             }
         }
         self.reap();
+        let mut until = match wake {
+            Some(w) => {
+                let at = self.start + Duration::from_millis(w);
+                Some(deadline.map_or(at, |d| d.min(at)))
+            }
+            None => deadline,
+        };
+        if let Some(sleep) = self.sleeper(until, pumped) {
+            let id = sleep.id;
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let start = self.start;
+            let filter = sub_filter(self.kind, &self.own_subs);
+            let mut sink = Sink {
+                out: &mut scratch,
+                inbox: &mut self.inbox,
+                filter,
+            };
+            let (now, came) = match self.conns[id].as_mut() {
+                Some(c) => c.wait_and_read(sleep.timeout, start, &mut sink),
+                None => (now, false),
+            };
+            for inc in scratch.drain(..) {
+                self.on_incoming(id, inc, now);
+            }
+            self.scratch = scratch;
+            if came || !sleep.others {
+                self.reap();
+                self.sync_all();
+                return Ok(());
+            }
+            // The capped sleep passed with nothing from the focused peer: look at the
+            // rest (listeners, other connections) without blocking.
+            until = Some(Instant::now());
+        }
         let read_ok = self.inbox.len() < self.opts.recv_hwm;
         let mut ready: Vec<(bool, usize, PollFlags)> = Vec::new();
         {
@@ -580,11 +645,6 @@ impl Engine {
                 who.push((false, i));
             }
             let now_i = Instant::now();
-            let mut until = deadline;
-            if let Some(w) = wake {
-                let at = self.start + Duration::from_millis(w);
-                until = Some(until.map_or(at, |u| u.min(at)));
-            }
             let timeout = until.map(|u| {
                 let d = u.saturating_duration_since(now_i);
                 Timespec {
@@ -618,7 +678,12 @@ impl Engine {
             }
             if r.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
                 let mut scratch = std::mem::take(&mut self.scratch);
-                c.read(now, &mut scratch);
+                let mut sink = Sink {
+                    out: &mut scratch,
+                    inbox: &mut self.inbox,
+                    filter: sub_filter(self.kind, &self.own_subs),
+                };
+                c.read(now, &mut sink);
                 for inc in scratch.drain(..) {
                     self.on_incoming(i, inc, now);
                 }
@@ -628,6 +693,69 @@ impl Engine {
         self.reap();
         self.sync_all();
         Ok(())
+    }
+
+    /// The connection this pump may wait on in a blocking `recv` instead of `poll`
+    /// (which wakes later, see `transport.rs`), with the longest it may sleep there.
+    ///
+    /// Only when that loses nothing: the connection is established with nothing to
+    /// write and the inbox has room, and it is the only descriptor (no listener, no
+    /// other connection) — or the wait is [`focus`](Self::focus)ed on it, and then
+    /// the others are looked at least every [`SLEEP_CAP`] (and none of them may be
+    /// handshaking or have bytes to write). The sleep ends
+    /// [`SLEEP_MARGIN`] before `until` (the deadline or the next timer); a wait
+    /// shorter than [`SLEEP_MIN`] uses `poll`.
+    fn sleeper(&self, until: Option<Instant>, now: Instant) -> Option<Sleep> {
+        if self.inbox.len() >= self.opts.recv_hwm {
+            return None;
+        }
+        let mut live = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (i, c)));
+        let (id, c, others) = match self.focus {
+            Some(uid) => {
+                // Others still handshaking or writing need prompt service: `poll`.
+                let busy = |o: &Conn| o.uid != uid && (!o.ready || o.wants_write());
+                if self.conns.iter().flatten().any(busy) {
+                    return None;
+                }
+                let others = !self.listeners.is_empty() || self.active_conns() > 1;
+                let (id, c) = live.find(|(_, c)| c.uid == uid)?;
+                (id, c, others)
+            }
+            None => {
+                let (id, c) = live.next()?;
+                if live.next().is_some() || !self.listeners.is_empty() {
+                    return None;
+                }
+                (id, c, false)
+            }
+        };
+        if !c.ready || c.dead.is_some() || c.wants_write() {
+            return None;
+        }
+        let timeout = match until {
+            None => None,
+            Some(u) => {
+                let left = u.saturating_duration_since(now);
+                if left < SLEEP_MIN {
+                    return None;
+                }
+                Some(left - SLEEP_MARGIN)
+            }
+        };
+        let timeout = if others {
+            Some(timeout.map_or(SLEEP_CAP, |t| t.min(SLEEP_CAP)))
+        } else {
+            timeout
+        };
+        Some(Sleep {
+            id,
+            timeout,
+            others,
+        })
     }
 
     fn accept(&mut self, li: usize, now: u64) {
@@ -689,11 +817,12 @@ impl Engine {
 
     /// Closes dead connections, reports them and schedules reconnects.
     fn reap(&mut self) {
-        let now = self.now_ms();
+        let mut now = None;
         for i in 0..self.conns.len() {
             let Some(reason) = self.conns[i].as_ref().and_then(|c| c.dead.clone()) else {
                 continue;
             };
+            let now = *now.get_or_insert_with(|| self.now_ms());
             let Some(c) = self.conns[i].take() else {
                 continue;
             };
@@ -708,7 +837,7 @@ impl Engine {
                 SocketEvent::HandshakeFailed { endpoint, reason }
             });
             if !c.ready {
-                self.inbox.retain(|(uid, _)| *uid != c.uid);
+                self.inbox.retain(|uid, _| uid != c.uid);
             }
             if let Origin::Connected(k) = c.origin {
                 self.schedule_retry(k, now);
@@ -724,30 +853,10 @@ impl Engine {
     }
 
     fn on_incoming(&mut self, id: usize, inc: Incoming, now: u64) {
-        let kind = self.kind;
-        let uid = self.conns[id].as_ref().map_or(0, |c| c.uid);
         match inc {
             Incoming::Ready => self.on_ready(id, now),
             Incoming::Subscribe(p) => self.on_subscription(id, true, &p),
             Incoming::Cancel(p) => self.on_subscription(id, false, &p),
-            Incoming::Message(frames) => match kind {
-                SocketType::Pub | SocketType::XPub => {
-                    if let [f] = frames.as_slice() {
-                        match f.split_first() {
-                            Some((1, p)) => self.on_subscription(id, true, p),
-                            Some((0, p)) => self.on_subscription(id, false, p),
-                            _ => {}
-                        }
-                    }
-                }
-                SocketType::Sub => {
-                    let topic = frames.first().map_or(&[][..], Vec::as_slice);
-                    if self.own_subs.as_ref().is_some_and(|s| s.matches(topic)) {
-                        self.inbox.push_back((uid, frames));
-                    }
-                }
-                _ => self.inbox.push_back((uid, frames)),
-            },
         }
     }
 
@@ -775,7 +884,7 @@ impl Engine {
             m.push(u8::from(subscribe));
             m.extend_from_slice(prefix);
             let uid = c.uid;
-            self.inbox.push_back((uid, vec![m]));
+            self.inbox.push(uid, &[&m]);
         }
     }
 
@@ -849,6 +958,19 @@ impl Engine {
                 break;
             }
         }
+    }
+}
+
+/// The filter a subscriber's reads apply to arriving messages: its own subscriptions
+/// (an XSUB keeps everything, as libzmq does).
+fn sub_filter(
+    kind: SocketType,
+    own: &Option<Subscriptions<Box<[u8]>>>,
+) -> Option<&Subscriptions<Box<[u8]>>> {
+    if kind == SocketType::Sub {
+        own.as_ref()
+    } else {
+        None
     }
 }
 

@@ -59,6 +59,7 @@ mod builder;
 mod conn;
 mod driver;
 mod engine;
+mod inbox;
 mod options;
 mod poller;
 mod sockets;
@@ -71,3 +72,5 @@ pub use sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XS
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wait_tests;

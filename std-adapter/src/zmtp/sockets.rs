@@ -380,9 +380,8 @@ impl Sub {
         if subs.cancel(prefix) {
             e.broadcast_subscription(false, prefix);
             let subs = e.own_subs.as_ref();
-            e.inbox.retain(|(_, f)| {
-                subs.is_some_and(|s| s.matches(f.first().map_or(&[][..], Vec::as_slice)))
-            });
+            e.inbox
+                .retain(|_, first| subs.is_some_and(|s| s.matches(first)));
         }
         Ok(())
     }
@@ -435,10 +434,13 @@ impl Req {
         let target = self.target;
         let deadline = wait.deadline();
         loop {
+            // Only the target's reply ends the wait: it may sleep on that connection.
+            e.focus = Some(target);
             let found = e.wait(deadline, |e| {
                 !e.inbox.is_empty() || e.slot_of(target).is_none()
-            })?;
-            if !found {
+            });
+            e.focus = None;
+            if !found? {
                 return Err(Error::Timeout);
             }
             let Some((uid, mut frames)) = e.inbox.pop_front() else {
@@ -524,11 +526,12 @@ impl Rep {
             let Some(n) = split_envelope(&frames) else {
                 continue;
             };
-            let body = frames.split_off(n);
-            self.envelope = frames;
+            // The envelope moves into the kept buffer; `frames` becomes the body.
+            self.envelope.clear();
+            self.envelope.extend(frames.drain(..n));
             self.reply_to = uid;
             self.state.on_request();
-            return Ok(body);
+            return Ok(frames);
         }
     }
 
@@ -541,8 +544,19 @@ impl Rep {
             // The requester went away; its reply has nowhere to go (libzmq drops it too).
             return Ok(());
         };
-        let env: Vec<&[u8]> = self.envelope.iter().map(Vec::as_slice).collect();
-        if !e.send_through(slot, &env, frames)? {
+        // The usual envelope (a few routing ids and the delimiter) fits on the stack.
+        let mut short: [&[u8]; 8] = [&[]; 8];
+        let long: Vec<&[u8]>;
+        let env = if self.envelope.len() <= short.len() {
+            for (to, from) in short.iter_mut().zip(&self.envelope) {
+                *to = from;
+            }
+            &short[..self.envelope.len()]
+        } else {
+            long = self.envelope.iter().map(Vec::as_slice).collect();
+            &long[..]
+        };
+        if !e.send_through(slot, env, frames)? {
             e.stats.dropped_hwm += 1;
         }
         Ok(())

@@ -1,0 +1,212 @@
+//! Received messages of one socket, stored back to back in one reusable byte buffer.
+//!
+//! Connections decode frames straight into the buffer's *open* message; a complete
+//! message is committed (or discarded, e.g. by a subscriber's filter) in place, so
+//! decoding allocates nothing once the buffers have grown to the socket's backlog.
+//! A message becomes the caller's `Vec`s only when it is popped — one at a time, so
+//! the allocator recycles the same few blocks instead of building thousands of small
+//! ones while a 64 KiB read is decoded. A message cut by the end of a read is moved
+//! aside into its connection's [`Carry`] and back before that connection's next read,
+//! so the open message is always the last one and belongs to the connection reading.
+//! The buffer holds only bytes that arrived: its growth is bounded by the socket's
+//! receive HWM times the message size limit the decoder enforces.
+
+use std::collections::VecDeque;
+
+/// Received messages (see the module docs).
+#[derive(Debug, Default)]
+pub struct Inbox {
+    /// Frame bytes of the committed messages from `head` on, then the open message.
+    bytes: Vec<u8>,
+    /// Start of the first committed message's bytes.
+    head: usize,
+    /// Frame lengths of the committed messages, in order.
+    lens: VecDeque<usize>,
+    /// Committed messages: the connection's uid and the number of frames.
+    msgs: VecDeque<(u64, usize)>,
+    /// Where the open message starts in `bytes` (`bytes.len()` when none is open).
+    open: usize,
+    /// Lengths of the open message's finished frames.
+    open_lens: Vec<usize>,
+}
+
+/// The part of a message that a connection had received when its read ended.
+#[derive(Debug, Default)]
+pub struct Carry {
+    bytes: Vec<u8>,
+    lens: Vec<usize>,
+}
+
+impl Inbox {
+    /// Committed messages.
+    pub fn len(&self) -> usize {
+        self.msgs.len()
+    }
+
+    /// Whether no message is committed.
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    /// Appends bytes to the open message's current frame.
+    pub fn extend(&mut self, part: &[u8]) {
+        self.bytes.extend_from_slice(part);
+    }
+
+    /// Ends the open message's current frame.
+    pub fn end_frame(&mut self) {
+        let done: usize = self.open_lens.iter().sum();
+        self.open_lens.push(self.bytes.len() - self.open - done);
+    }
+
+    /// Frames of the open message (finished ones).
+    pub fn open_frames(&self) -> usize {
+        self.open_lens.len()
+    }
+
+    /// The open message's first finished frame (empty if none).
+    pub fn open_first(&self) -> &[u8] {
+        match self.open_lens.first() {
+            Some(&n) => &self.bytes[self.open..self.open + n],
+            None => &[],
+        }
+    }
+
+    /// Commits the open message as coming from connection `uid`.
+    pub fn commit(&mut self, uid: u64) {
+        self.msgs.push_back((uid, self.open_lens.len()));
+        self.lens.extend(self.open_lens.drain(..));
+        self.open = self.bytes.len();
+    }
+
+    /// Drops the open message.
+    pub fn discard(&mut self) {
+        self.bytes.truncate(self.open);
+        self.open_lens.clear();
+    }
+
+    /// Moves the open message (if any) into `carry`, out of the way of other readers.
+    pub fn stash(&mut self, carry: &mut Carry) {
+        carry.bytes.clear();
+        carry.bytes.extend_from_slice(&self.bytes[self.open..]);
+        carry.lens.clear();
+        carry.lens.append(&mut self.open_lens);
+        self.bytes.truncate(self.open);
+        self.compact();
+    }
+
+    /// Reopens a message [`stash`](Self::stash)ed into `carry`.
+    pub fn unstash(&mut self, carry: &mut Carry) {
+        self.bytes.extend_from_slice(&carry.bytes);
+        self.open_lens.append(&mut carry.lens);
+        carry.bytes.clear();
+    }
+
+    /// Commits a whole message at once.
+    pub fn push(&mut self, uid: u64, frames: &[&[u8]]) {
+        for f in frames {
+            self.extend(f);
+            self.end_frame();
+        }
+        self.commit(uid);
+    }
+
+    /// Takes the oldest committed message as the caller's frames.
+    pub fn pop_front(&mut self) -> Option<(u64, Vec<Vec<u8>>)> {
+        let (uid, n) = self.msgs.pop_front()?;
+        let mut frames = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = self.lens.pop_front().unwrap_or(0);
+            let end = (self.head + len).min(self.open);
+            frames.push(self.bytes[self.head..end].to_vec());
+            self.head = end;
+        }
+        self.compact();
+        Some((uid, frames))
+    }
+
+    /// Keeps the committed messages for which `keep(uid, first frame)` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(u64, &[u8]) -> bool) {
+        let mut kept = Inbox::default();
+        while let Some((uid, frames)) = self.pop_front() {
+            if keep(uid, frames.first().map_or(&[][..], Vec::as_slice)) {
+                let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+                kept.push(uid, &frames);
+            }
+        }
+        let mut carry = Carry::default();
+        self.stash(&mut carry);
+        kept.unstash(&mut carry);
+        *self = kept;
+    }
+
+    /// Reclaims the space of popped messages: all of it once none is left, else when
+    /// it is most of the buffer.
+    fn compact(&mut self) {
+        if self.head == 0 {
+            return;
+        }
+        if self.head == self.bytes.len() {
+            self.bytes.clear();
+            self.head = 0;
+            self.open = 0;
+        } else if self.head >= 64 * 1024 && self.head * 2 >= self.bytes.len() {
+            self.bytes.drain(..self.head);
+            self.open -= self.head;
+            self.head = 0;
+        }
+        if self.bytes.is_empty() && self.bytes.capacity() > 1 << 20 {
+            self.bytes.shrink_to(64 * 1024);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_come_out_in_order_and_whole() {
+        let mut inbox = Inbox::default();
+        inbox.push(1, &[b"", b"body"]);
+        inbox.extend(b"par");
+        let mut carry = Carry::default();
+        inbox.stash(&mut carry);
+        inbox.push(2, &[b"other"]);
+        inbox.unstash(&mut carry);
+        inbox.extend(b"tial");
+        inbox.end_frame();
+        assert_eq!(inbox.open_first(), b"partial");
+        inbox.commit(3);
+        inbox.extend(b"dropped");
+        inbox.end_frame();
+        inbox.discard();
+        assert_eq!(inbox.len(), 3);
+        assert_eq!(inbox.pop_front(), Some((1, vec![vec![], b"body".to_vec()])));
+        assert_eq!(inbox.pop_front(), Some((2, vec![b"other".to_vec()])));
+        assert_eq!(inbox.pop_front(), Some((3, vec![b"partial".to_vec()])));
+        assert_eq!(inbox.pop_front(), None);
+        assert!(inbox.bytes.is_empty() && inbox.head == 0 && inbox.open == 0);
+    }
+
+    #[test]
+    fn retain_keeps_order_and_the_open_message() {
+        let mut inbox = Inbox::default();
+        for (uid, topic) in [(1, &b"a1"[..]), (2, b"b1"), (1, b"a2")] {
+            inbox.push(uid, &[topic]);
+        }
+        inbox.extend(b"open");
+        inbox.retain(|uid, first| uid == 1 && first.starts_with(b"a"));
+        inbox.end_frame();
+        inbox.commit(4);
+        let popped: Vec<_> = std::iter::from_fn(|| inbox.pop_front()).collect();
+        assert_eq!(
+            popped,
+            vec![
+                (1, vec![b"a1".to_vec()]),
+                (1, vec![b"a2".to_vec()]),
+                (4, vec![b"open".to_vec()])
+            ]
+        );
+    }
+}
