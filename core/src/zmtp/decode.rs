@@ -260,22 +260,7 @@ impl<const N: usize> Decoder<N> {
                 let start = *pos;
                 let end = start + take as usize;
                 *pos = end;
-                if offset + take == len {
-                    self.state = State::Flags;
-                    if more {
-                        self.in_message = true;
-                    } else {
-                        self.in_message = false;
-                        self.parts = 0;
-                        self.message_bytes = 0;
-                    }
-                } else {
-                    self.state = State::FrameBody {
-                        more,
-                        len,
-                        offset: offset + take,
-                    };
-                }
+                self.advance_body(more, len, offset + take);
                 Ok(Step::Frame {
                     more,
                     len,
@@ -284,6 +269,49 @@ impl<const N: usize> Decoder<N> {
                     end,
                 })
             }
+        }
+    }
+
+    /// Moves through a frame body to `offset`; at its end, to the next frame's flags.
+    fn advance_body(&mut self, more: bool, len: u64, offset: u64) {
+        if offset == len {
+            self.state = State::Flags;
+            if more {
+                self.in_message = true;
+            } else {
+                self.in_message = false;
+                self.parts = 0;
+                self.message_bytes = 0;
+            }
+        } else {
+            self.state = State::FrameBody { more, len, offset };
+        }
+    }
+
+    /// Bytes of the current message frame's body still to come (0 between frames and
+    /// after an error). A caller expecting many may receive them straight into its own
+    /// buffer and account for them with [`skip_body`](Self::skip_body) instead of
+    /// passing them through [`decode`](Self::decode), saving a copy.
+    pub fn frame_body_left(&self) -> u64 {
+        match self.state {
+            State::FrameBody { len, offset, .. } if self.failed.is_none() => len - offset,
+            _ => 0,
+        }
+    }
+
+    /// Accounts for up to `n` body bytes of the current frame that the caller received
+    /// itself: the same as decoding them, except that nothing is handed out. Returns how
+    /// many it took (at most [`frame_body_left`](Self::frame_body_left)) and, if they
+    /// completed the frame, the frame's MORE flag.
+    pub fn skip_body(&mut self, n: u64) -> (u64, Option<bool>) {
+        match self.state {
+            State::FrameBody { more, len, offset } if self.failed.is_none() => {
+                let take = n.min(len - offset);
+                self.advance_body(more, len, offset + take);
+                let done = offset + take == len;
+                (take, done.then_some(more))
+            }
+            _ => (0, None),
         }
     }
 

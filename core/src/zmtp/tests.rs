@@ -169,6 +169,48 @@ fn round_trip_under_every_chunking() {
 }
 
 #[test]
+fn skipped_body_bytes_count_as_decoded() {
+    let mut wire = handshake();
+    let mut buf = [0u8; 2048];
+    let big: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+    let mut push = |n: usize, b: &[u8]| wire.extend_from_slice(&b[..n]);
+    push(encode_frame(&mut buf, true, &big).unwrap(), &buf);
+    push(encode_frame(&mut buf, false, b"tail").unwrap(), &buf);
+    let mut dec = Dec::new(Limits::default());
+    assert_eq!(
+        dec.skip_body(5),
+        (0, None),
+        "nothing to skip before a frame"
+    );
+    // Handshake, then the first frame's (long) header and 10 body bytes through `decode`.
+    let header_end = handshake().len() + 9;
+    let mut input = &wire[..header_end + 10];
+    let mut seen = 0;
+    while !input.is_empty() {
+        let (used, item) = dec.decode(input).unwrap();
+        if let Some(Item::Frame(part)) = item {
+            seen += part.data.len();
+        }
+        input = &input[used..];
+    }
+    assert_eq!(seen, 10);
+    assert_eq!(dec.frame_body_left(), 990);
+    assert!(dec.in_message());
+    // The caller takes 500, then asks for more than is left: only the frame's rest counts.
+    assert_eq!(dec.skip_body(500), (500, None));
+    assert_eq!(dec.skip_body(10_000), (490, Some(true)));
+    assert_eq!(dec.frame_body_left(), 0);
+    // Decoding goes on at the next frame's header.
+    let (used, item) = dec.decode(&wire[header_end + 1000..]).unwrap();
+    assert_eq!(used, 6);
+    match item {
+        Some(Item::Frame(part)) => assert!(part.data == b"tail" && !part.more),
+        other => panic!("expected the tail frame, got {other:?}"),
+    }
+    assert!(!dec.in_message());
+}
+
+#[test]
 fn huge_frame_is_rejected_from_its_header() {
     let mut wire = handshake();
     wire.extend_from_slice(&[0x02, 0x80, 0, 0, 0, 0, 0, 0, 0]);

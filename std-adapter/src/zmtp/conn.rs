@@ -4,8 +4,12 @@
 //! Reads go into a fixed 64 KiB buffer and through the push decoder; frame parts are
 //! appended to the socket's [`Inbox`] (its open message), so a peer's announced size never decides an
 //! allocation (the decoder has already checked it against the limits, and the buffer
-//! grows only as bytes arrive). Writes append whole frames to `wbuf`; `flush` writes as
-//! much as the kernel takes, and what is left goes out when the socket is writable.
+//! grows only as bytes arrive, at most [`DIRECT_MAX`] ahead). The rest of a large frame
+//! is received straight into the inbox, skipping the read buffer's copy. Writes append
+//! whole frames to `wbuf`; `flush` writes as much as the kernel takes, and what is left
+//! goes out when the socket is writable. A large message with nothing queued before it
+//! is written from the caller's frames in one vectored call and only its unsent rest
+//! is copied.
 
 use std::collections::VecDeque;
 use std::io;
@@ -26,6 +30,15 @@ const COMMAND_BUF: usize = 4096;
 const READ_BUF: usize = 64 * 1024;
 /// Reads per connection per pump, so one fast peer cannot starve the others.
 const READS_PER_PUMP: usize = 4;
+/// A frame body with at least this much still to come is received straight into the
+/// inbox rather than through the read buffer.
+const DIRECT_MIN: u64 = 16 * 1024;
+/// Room made for one direct read: the inbox grows by at most this much ahead of bytes
+/// that actually arrived, whatever size the peer announced.
+const DIRECT_MAX: u64 = 256 * 1024;
+/// A message at least this large, queued with nothing waiting before it, is written
+/// from the caller's frames (one vectored write) rather than copied into `wbuf` first.
+const WRITE_THROUGH_MIN: usize = 16 * 1024;
 
 /// Where a read puts what it decodes: events in `out`, messages in `inbox` (a
 /// subscriber's only when `filter` matches their first frame).
@@ -72,6 +85,8 @@ pub struct Conn {
     pub routing_id: Vec<u8>,
     /// The part of a message received when the last read ended.
     carry: Carry,
+    /// Bytes a direct read took beyond its frame, on their way to the decoder.
+    spill: Vec<u8>,
     /// The peer's subscriptions (publishers only).
     pub subs: Option<Subscriptions<Box<[u8]>>>,
     pub heartbeat: Heartbeat,
@@ -119,6 +134,7 @@ impl Conn {
             peer_type: None,
             routing_id: Vec::new(),
             carry: Carry::default(),
+            spill: Vec::new(),
             subs: None,
             heartbeat,
             created_ms: now_ms,
@@ -184,15 +200,57 @@ impl Conn {
     }
 
     /// Queues one message: `prefix` frames then `frames`, all but the last with MORE.
+    /// A large message with nothing queued before it goes straight to the kernel from
+    /// the caller's frames; only what the kernel does not take now is copied.
     pub fn queue_message(&mut self, prefix: &[&[u8]], frames: &[&[u8]]) {
         let total = prefix.len() + frames.len();
+        let mut headers = [[0u8; 9]; 8];
+        let size: usize = prefix.iter().chain(frames).map(|f| f.len()).sum();
+        let mut skip = 0;
+        if size >= WRITE_THROUGH_MIN
+            && total <= headers.len()
+            && self.ready
+            && self.dead.is_none()
+            && !self.has_pending()
+        {
+            let mut lens = [0usize; 8];
+            for (i, f) in prefix.iter().chain(frames).enumerate() {
+                lens[i] = zmtp::encode_frame_header(&mut headers[i], i + 1 < total, f.len() as u64)
+                    .unwrap_or(0);
+            }
+            let mut iov = Vec::with_capacity(2 * total);
+            for (i, f) in prefix.iter().chain(frames).enumerate() {
+                iov.push(io::IoSlice::new(&headers[i][..lens[i]]));
+                iov.push(io::IoSlice::new(f));
+            }
+            match self.stream.send_vectored(&iov) {
+                Ok(n) => skip = n,
+                // The usual path queues it all; `flush` notes the back-pressure.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    self.dead = Some(format!("write failed: {e}"));
+                    return;
+                }
+            }
+        }
+        // Copy what was not written (everything, on the usual path).
+        let before = self.wbuf.len();
         for (i, f) in prefix.iter().chain(frames.iter()).enumerate() {
             let mut h = [0u8; 9];
             let n = zmtp::encode_frame_header(&mut h, i + 1 < total, f.len() as u64).unwrap_or(0);
-            self.wbuf.extend_from_slice(&h[..n]);
-            self.wbuf.extend_from_slice(f);
+            for part in [&h[..n], f] {
+                let written = skip.min(part.len());
+                skip -= written;
+                self.wbuf.extend_from_slice(&part[written..]);
+            }
         }
-        self.ends.push_back(self.wbuf.len());
+        if self.wbuf.len() > before || skip == 0 && size == 0 {
+            self.ends.push_back(self.wbuf.len());
+        }
     }
 
     /// Queues a command frame written by `encode`.
@@ -312,7 +370,16 @@ impl Conn {
         let mut came = false;
         out.inbox.unstash(&mut self.carry);
         for k in 0..READS_PER_PUMP {
-            let r = self.stream.recv(&mut rbuf, k == 0 && wait.is_some());
+            let block = k == 0 && wait.is_some();
+            // Deep inside a large frame: receive the rest straight into the inbox.
+            let left = dec.frame_body_left();
+            let direct = (left >= DIRECT_MIN).then(|| left.min(DIRECT_MAX) as usize);
+            let r = match direct {
+                Some(room) => out
+                    .inbox
+                    .recv_into(room, |v| self.stream.recv_spare(v, block)),
+                None => self.stream.recv(&mut rbuf, block),
+            };
             if k == 0 {
                 if let Some(clock) = wait {
                     now_ms = clock.elapsed().as_millis() as u64;
@@ -322,7 +389,11 @@ impl Conn {
                     io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                 ));
             }
-            if !self.take_in(&mut dec, &rbuf, r, now_ms, out) {
+            let more = match (direct, r) {
+                (Some(room), Ok(n)) if n > 0 => self.took_direct(&mut dec, n, room, now_ms, out),
+                (_, r) => self.take_in(&mut dec, &rbuf, r, now_ms, out),
+            };
+            if !more {
                 break;
             }
         }
@@ -369,6 +440,41 @@ impl Conn {
                 false
             }
         }
+    }
+
+    /// Accounts for `n` bytes a direct read put into the inbox (`room` were asked for):
+    /// they continue the current frame; any beyond it go through the decoder. Returns
+    /// whether more may be waiting.
+    fn took_direct(
+        &mut self,
+        dec: &mut Decoder<COMMAND_BUF>,
+        n: usize,
+        room: usize,
+        now_ms: u64,
+        out: &mut Sink<'_>,
+    ) -> bool {
+        self.heartbeat.on_received(now_ms);
+        let (took, ended) = dec.skip_body(n as u64);
+        // `took` <= `n`, a usize.
+        let extra = n - took as usize;
+        let mut spill = std::mem::take(&mut self.spill);
+        if extra > 0 {
+            out.inbox.take_tail(extra, &mut spill);
+        }
+        if let Some(more) = ended {
+            out.inbox.end_frame();
+            if !more {
+                self.deliver(out);
+            }
+        }
+        let fed = self.feed(dec, &spill, now_ms, out);
+        spill.clear();
+        self.spill = spill;
+        if let Err(e) = fed {
+            self.dead = Some(e);
+            return false;
+        }
+        n >= room
     }
 
     fn feed(

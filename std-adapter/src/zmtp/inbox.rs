@@ -30,6 +30,9 @@ pub struct Inbox {
     open_lens: Vec<usize>,
 }
 
+/// Frames at least this large that fill the whole buffer leave as the buffer itself.
+const HAND_OVER_MIN: usize = 4096;
+
 /// The part of a message that a connection had received when its read ended.
 #[derive(Debug, Default)]
 pub struct Carry {
@@ -85,19 +88,49 @@ impl Inbox {
         self.open_lens.clear();
     }
 
+    /// Receives with `recv` straight into the open message's current frame (no copy
+    /// through a read buffer), after making room for `room` more bytes; returns what
+    /// `recv` returned. `recv` fills the buffer's spare capacity, which may exceed
+    /// `room`: bytes beyond the frame go back out with [`take_tail`](Self::take_tail).
+    pub fn recv_into(
+        &mut self,
+        room: usize,
+        recv: impl FnOnce(&mut Vec<u8>) -> std::io::Result<usize>,
+    ) -> std::io::Result<usize> {
+        self.bytes.reserve(room);
+        recv(&mut self.bytes)
+    }
+
+    /// Moves the last `n` bytes into `to` (replacing its contents).
+    pub fn take_tail(&mut self, n: usize, to: &mut Vec<u8>) {
+        let at = self.bytes.len().saturating_sub(n).max(self.open);
+        to.clear();
+        to.extend_from_slice(&self.bytes[at..]);
+        self.bytes.truncate(at);
+    }
+
     /// Moves the open message (if any) into `carry`, out of the way of other readers.
+    /// When the buffer holds nothing else the two buffers trade places (no copy).
     pub fn stash(&mut self, carry: &mut Carry) {
         carry.bytes.clear();
-        carry.bytes.extend_from_slice(&self.bytes[self.open..]);
+        if self.open == 0 {
+            std::mem::swap(&mut self.bytes, &mut carry.bytes);
+        } else {
+            carry.bytes.extend_from_slice(&self.bytes[self.open..]);
+            self.bytes.truncate(self.open);
+        }
         carry.lens.clear();
         carry.lens.append(&mut self.open_lens);
-        self.bytes.truncate(self.open);
         self.compact();
     }
 
     /// Reopens a message [`stash`](Self::stash)ed into `carry`.
     pub fn unstash(&mut self, carry: &mut Carry) {
-        self.bytes.extend_from_slice(&carry.bytes);
+        if self.bytes.is_empty() {
+            std::mem::swap(&mut self.bytes, &mut carry.bytes);
+        } else {
+            self.bytes.extend_from_slice(&carry.bytes);
+        }
         self.open_lens.append(&mut carry.lens);
         carry.bytes.clear();
     }
@@ -118,6 +151,17 @@ impl Inbox {
         for _ in 0..n {
             let len = self.lens.pop_front().unwrap_or(0);
             let end = (self.head + len).min(self.open);
+            if self.head == 0
+                && end == self.bytes.len()
+                && len >= HAND_OVER_MIN
+                && self.bytes.capacity() <= 2 * len
+            {
+                // A large frame that is all the buffer holds: hand the buffer over
+                // instead of copying it (`end == len` here, so nothing else goes).
+                frames.push(std::mem::take(&mut self.bytes));
+                self.open = 0;
+                continue;
+            }
             frames.push(self.bytes[self.head..end].to_vec());
             self.head = end;
         }
@@ -187,6 +231,42 @@ mod tests {
         assert_eq!(inbox.pop_front(), Some((3, vec![b"partial".to_vec()])));
         assert_eq!(inbox.pop_front(), None);
         assert!(inbox.bytes.is_empty() && inbox.head == 0 && inbox.open == 0);
+    }
+
+    #[test]
+    fn a_lone_large_frame_leaves_as_the_buffer_and_stashing_an_only_message_swaps() {
+        let mut inbox = Inbox::default();
+        let big = vec![7u8; HAND_OVER_MIN];
+        // Stash and unstash of a message that is all the buffer holds, both ways.
+        inbox.extend(&big[..100]);
+        let mut carry = Carry::default();
+        inbox.stash(&mut carry);
+        assert!(inbox.bytes.is_empty() && carry.bytes.len() == 100);
+        inbox.push(1, &[b"x"]);
+        inbox.unstash(&mut carry);
+        inbox.extend(&big[100..]);
+        inbox.end_frame();
+        inbox.commit(2);
+        assert_eq!(inbox.pop_front(), Some((1, vec![b"x".to_vec()])));
+        assert_eq!(inbox.pop_front(), Some((2, vec![big.clone()])));
+        // A large frame alone in the buffer (after an empty one) takes the buffer along.
+        let mut inbox = Inbox::default();
+        inbox.push(3, &[b"", &big]);
+        assert_eq!(inbox.pop_front(), Some((3, vec![vec![], big.clone()])));
+        assert_eq!(inbox.bytes.capacity(), 0, "handed over, not copied");
+        assert!(inbox.head == 0 && inbox.open == 0 && inbox.is_empty());
+        // Received straight into the buffer; bytes beyond the frame come back out.
+        let got = inbox.recv_into(10, |v| {
+            v.extend_from_slice(b"framenext");
+            Ok(9)
+        });
+        assert_eq!(got.unwrap(), 9);
+        let mut tail = Vec::new();
+        inbox.take_tail(4, &mut tail);
+        assert_eq!(tail, b"next");
+        inbox.end_frame();
+        inbox.commit(4);
+        assert_eq!(inbox.pop_front(), Some((4, vec![b"frame".to_vec()])));
     }
 
     #[test]

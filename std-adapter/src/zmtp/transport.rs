@@ -85,6 +85,27 @@ impl Stream {
         Ok(rustix::net::recv(self, buf, flags)?.0)
     }
 
+    /// Like [`recv`](Self::recv), into `v`'s spare capacity (which it then fills).
+    pub fn recv_spare(&self, v: &mut Vec<u8>, wait: bool) -> io::Result<usize> {
+        let flags = if wait {
+            RecvFlags::empty()
+        } else {
+            RecvFlags::DONTWAIT
+        };
+        Ok(rustix::net::recv(self, rustix::buffer::spare_capacity(v), flags)?.0)
+    }
+
+    /// Writes what the kernel takes now of `parts`, in order, in one call, without
+    /// blocking (and without `SIGPIPE`).
+    pub fn send_vectored(&self, parts: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        Ok(rustix::net::sendmsg(
+            self,
+            parts,
+            &mut rustix::net::SendAncillaryBuffer::default(),
+            SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+        )?)
+    }
+
     /// Writes what the kernel takes now, without blocking (and without `SIGPIPE`).
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         Ok(rustix::net::send(
