@@ -3,7 +3,8 @@
 //! There is no background thread: every public call (send, receive, flush, drop)
 //! pumps the engine — accept, connect and reconnect, read and decode, write queued
 //! bytes, heartbeats and timeouts — with one `poll(2)` over the socket's listeners
-//! and connections. A blocked receive sleeps in that `poll` and decodes the reply in
+//! and connections (`engine/pump.rs`). A blocked receive sleeps in that `poll`, or in
+//! a blocking `recv` when one connection is all it waits on, and decodes the reply in
 //! the caller's own thread, so a request/reply round trip costs the two kernel
 //! socket hops and nothing else (libzmq adds two I/O-thread hand-offs).
 
@@ -11,20 +12,22 @@ use std::os::fd::AsFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, Timespec, epoll};
+use rustix::event::epoll;
 
 use ringwire_core::pattern::backoff::Backoff;
-use ringwire_core::pattern::heartbeat::{Heartbeat, HeartbeatAction};
+use ringwire_core::pattern::heartbeat::Heartbeat;
 use ringwire_core::pattern::socket_type::SocketType;
 use ringwire_core::pattern::subscription::Subscriptions;
 use ringwire_core::zmtp;
 
-use super::conn::{Conn, Incoming, Origin, Sink};
+use super::conn::{Conn, Incoming, Origin};
 use super::inbox::Inbox;
 use super::options::{HwmPolicy, Options, SocketEvent, Stats};
 use super::transport::{Listener, Stream};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+
+mod pump;
 
 /// Write buffers flush on their own once this many bytes are pending.
 const FLUSH_AT: usize = 64 * 1024;
@@ -34,28 +37,6 @@ const PUMP_EVERY: Duration = Duration::from_millis(1);
 /// and written together by the driver (see `driver.rs`); isolated sends (a request, a
 /// control-loop publish) are written at once.
 pub const CORK_WINDOW: Duration = Duration::from_micros(5);
-/// A receive sleeps in a blocking `recv` (see [`Engine::sleeper`]) only when it may
-/// wait at least this long: `SO_RCVTIMEO` counts scheduler ticks and may run over by
-/// a few ms, so shorter waits stay in `poll`, whose timeout is exact.
-const SLEEP_MIN: Duration = Duration::from_millis(50);
-/// How much earlier than the deadline a blocking `recv` gives up; `poll` waits the
-/// rest exactly.
-const SLEEP_MARGIN: Duration = Duration::from_millis(25);
-/// The longest a focused receive sleeps in `recv` while other descriptors (listeners,
-/// other connections) go unwatched: the idle-time driver's tick.
-const SLEEP_CAP: Duration = Duration::from_millis(25);
-
-/// A blocking `recv` a pump may sleep in (see [`Engine::sleeper`]).
-struct Sleep {
-    /// The connection's slot.
-    id: usize,
-    /// How long it may sleep (`None`: until bytes come).
-    timeout: Option<Duration>,
-    /// Whether other descriptors go unwatched meanwhile (then `timeout` is capped and
-    /// a sleep that ends empty-handed is followed by a non-blocking `poll` of all).
-    others: bool,
-}
-
 struct Connector {
     endpoint: Endpoint,
     backoff: Backoff,
@@ -548,299 +529,6 @@ impl Engine {
         for c in self.conns.iter_mut().flatten() {
             if c.has_pending() {
                 c.flush();
-            }
-        }
-    }
-
-    /// Pumps until `done` holds or the deadline passes; returns whether `done` held.
-    pub fn wait(
-        &mut self,
-        deadline: Option<Instant>,
-        done: impl Fn(&Engine) -> bool,
-    ) -> Result<bool> {
-        self.flush_all();
-        loop {
-            if done(self) {
-                return Ok(true);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                // One last non-blocking look.
-                self.pump(Some(Instant::now()))?;
-                return Ok(done(self));
-            }
-            self.pump(deadline)?;
-        }
-    }
-
-    /// One round: reconnects, timers, one `poll`, then reads, writes and accepts.
-    pub fn pump(&mut self, deadline: Option<Instant>) -> Result<()> {
-        let pumped = Instant::now();
-        self.last_pump = pumped;
-        let now = self.ms_at(pumped);
-        let mut wake = self.timers(now);
-        for i in 0..self.connectors.len() {
-            if self.connectors[i].conn.is_none() {
-                if self.connectors[i].backoff.is_due(now) {
-                    self.try_connect(i, now);
-                }
-                if let Some(at) = self.connectors[i].backoff.next_at() {
-                    wake = Some(wake.map_or(at, |w: u64| w.min(at)));
-                }
-            }
-        }
-        self.reap();
-        let mut until = match wake {
-            Some(w) => {
-                let at = self.start + Duration::from_millis(w);
-                Some(deadline.map_or(at, |d| d.min(at)))
-            }
-            None => deadline,
-        };
-        if let Some(sleep) = self.sleeper(until, pumped) {
-            let id = sleep.id;
-            let mut scratch = std::mem::take(&mut self.scratch);
-            let start = self.start;
-            let filter = sub_filter(self.kind, &self.own_subs);
-            let mut sink = Sink {
-                out: &mut scratch,
-                inbox: &mut self.inbox,
-                filter,
-            };
-            let (now, came) = match self.conns[id].as_mut() {
-                Some(c) => c.wait_and_read(sleep.timeout, start, &mut sink),
-                None => (now, false),
-            };
-            for inc in scratch.drain(..) {
-                self.on_incoming(id, inc, now);
-            }
-            self.scratch = scratch;
-            if came || !sleep.others {
-                self.reap();
-                self.sync_all();
-                return Ok(());
-            }
-            // The capped sleep passed with nothing from the focused peer: look at the
-            // rest (listeners, other connections) without blocking.
-            until = Some(Instant::now());
-        }
-        let read_ok = self.inbox.len() < self.opts.recv_hwm;
-        let mut ready: Vec<(bool, usize, PollFlags)> = Vec::new();
-        {
-            let mut fds = Vec::with_capacity(self.listeners.len() + self.conns.len());
-            let mut who = Vec::with_capacity(fds.capacity());
-            for (i, (l, _)) in self.listeners.iter().enumerate() {
-                fds.push(PollFd::new(l, PollFlags::IN));
-                who.push((true, i));
-            }
-            for (i, c) in self.conns.iter().enumerate() {
-                let Some(c) = c else { continue };
-                let mut f = PollFlags::empty();
-                if read_ok || !c.ready {
-                    f |= PollFlags::IN;
-                }
-                if c.wants_write() {
-                    f |= PollFlags::OUT;
-                }
-                fds.push(PollFd::from_borrowed_fd(c.stream.as_fd(), f));
-                who.push((false, i));
-            }
-            let now_i = Instant::now();
-            let timeout = until.map(|u| {
-                let d = u.saturating_duration_since(now_i);
-                Timespec {
-                    tv_sec: d.as_secs() as i64,
-                    tv_nsec: i64::from(d.subsec_nanos()),
-                }
-            });
-            match rustix::event::poll(&mut fds, timeout.as_ref()) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => return Ok(()),
-                Err(e) => return Err(Error::Io(e.into())),
-            }
-            for (fd, &(is_l, i)) in fds.iter().zip(&who) {
-                let r = fd.revents();
-                if !r.is_empty() {
-                    ready.push((is_l, i, r));
-                }
-            }
-        }
-        let now = self.now_ms();
-        for (is_listener, i, r) in ready {
-            if is_listener {
-                self.accept(i, now);
-                continue;
-            }
-            let Some(c) = self.conns[i].as_mut() else {
-                continue;
-            };
-            if r.intersects(PollFlags::OUT) {
-                c.flush();
-            }
-            if r.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
-                let mut scratch = std::mem::take(&mut self.scratch);
-                let mut sink = Sink {
-                    out: &mut scratch,
-                    inbox: &mut self.inbox,
-                    filter: sub_filter(self.kind, &self.own_subs),
-                };
-                c.read(now, &mut sink);
-                for inc in scratch.drain(..) {
-                    self.on_incoming(i, inc, now);
-                }
-                self.scratch = scratch;
-            }
-        }
-        self.reap();
-        self.sync_all();
-        Ok(())
-    }
-
-    /// The connection this pump may wait on in a blocking `recv` instead of `poll`
-    /// (which wakes later, see `transport.rs`), with the longest it may sleep there.
-    ///
-    /// Only when that loses nothing: the connection is established with nothing to
-    /// write and the inbox has room, and it is the only descriptor (no listener, no
-    /// other connection) — or the wait is [`focus`](Self::focus)ed on it, and then
-    /// the others are looked at least every [`SLEEP_CAP`] (and none of them may be
-    /// handshaking or have bytes to write). The sleep ends
-    /// [`SLEEP_MARGIN`] before `until` (the deadline or the next timer); a wait
-    /// shorter than [`SLEEP_MIN`] uses `poll`.
-    fn sleeper(&self, until: Option<Instant>, now: Instant) -> Option<Sleep> {
-        if self.inbox.len() >= self.opts.recv_hwm {
-            return None;
-        }
-        let mut live = self
-            .conns
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| c.as_ref().map(|c| (i, c)));
-        let (id, c, others) = match self.focus {
-            Some(uid) => {
-                // Others still handshaking or writing need prompt service: `poll`.
-                let busy = |o: &Conn| o.uid != uid && (!o.ready || o.wants_write());
-                if self.conns.iter().flatten().any(busy) {
-                    return None;
-                }
-                let others = !self.listeners.is_empty() || self.active_conns() > 1;
-                let (id, c) = live.find(|(_, c)| c.uid == uid)?;
-                (id, c, others)
-            }
-            None => {
-                let (id, c) = live.next()?;
-                if live.next().is_some() || !self.listeners.is_empty() {
-                    return None;
-                }
-                (id, c, false)
-            }
-        };
-        if !c.ready || c.dead.is_some() || c.wants_write() {
-            return None;
-        }
-        let timeout = match until {
-            None => None,
-            Some(u) => {
-                let left = u.saturating_duration_since(now);
-                if left < SLEEP_MIN {
-                    return None;
-                }
-                Some(left - SLEEP_MARGIN)
-            }
-        };
-        let timeout = if others {
-            Some(timeout.map_or(SLEEP_CAP, |t| t.min(SLEEP_CAP)))
-        } else {
-            timeout
-        };
-        Some(Sleep {
-            id,
-            timeout,
-            others,
-        })
-    }
-
-    fn accept(&mut self, li: usize, now: u64) {
-        loop {
-            let stream = match self.listeners[li].0.accept() {
-                Ok(Some(s)) => s,
-                Ok(None) => return,
-                Err(e) => {
-                    // EMFILE and friends: stop accepting this round, keep serving.
-                    log::warn!("accept failed: {e}");
-                    return;
-                }
-            };
-            self.stats.accepted += 1;
-            let ep = self.listeners[li].1.clone();
-            if self.active_conns() >= self.opts.max_connections {
-                self.stats.rejected_connections += 1;
-                self.event(SocketEvent::Rejected(ep));
-                drop(stream);
-                continue;
-            }
-            self.add_conn(stream, ep.clone(), Origin::Accepted, now);
-            self.event(SocketEvent::Accepted(ep));
-        }
-    }
-
-    /// Heartbeats and handshake timeouts; returns the earliest time they need a look.
-    fn timers(&mut self, now: u64) -> Option<u64> {
-        let hs = self.opts.handshake_timeout.as_millis() as u64;
-        let mut wake: Option<u64> = None;
-        let mut min = |t: u64| wake = Some(wake.map_or(t, |w| w.min(t)));
-        for c in self.conns.iter_mut().flatten() {
-            if !c.ready {
-                if now.saturating_sub(c.created_ms) >= hs {
-                    self.stats.handshake_timeouts += 1;
-                    c.dead.get_or_insert_with(|| "handshake timed out".into());
-                } else {
-                    min(c.created_ms + hs);
-                }
-            }
-            match c.heartbeat.on_tick(now) {
-                HeartbeatAction::TimedOut => {
-                    self.stats.idle_timeouts += 1;
-                    c.dead.get_or_insert_with(|| "peer silent too long".into());
-                }
-                HeartbeatAction::SendPing if c.ready && c.speaks_3_1() => {
-                    let ttl = c.heartbeat.ttl_ds();
-                    c.queue_command(16, |b| zmtp::encode_ping(b, ttl, b""));
-                    c.flush();
-                }
-                _ => {}
-            }
-            if let Some(t) = c.heartbeat.next_deadline() {
-                min(t);
-            }
-        }
-        wake
-    }
-
-    /// Closes dead connections, reports them and schedules reconnects.
-    fn reap(&mut self) {
-        let mut now = None;
-        for i in 0..self.conns.len() {
-            let Some(reason) = self.conns[i].as_ref().and_then(|c| c.dead.clone()) else {
-                continue;
-            };
-            let now = *now.get_or_insert_with(|| self.now_ms());
-            let Some(c) = self.conns[i].take() else {
-                continue;
-            };
-            self.stats.disconnected += 1;
-            if reason.starts_with("protocol error") || reason.starts_with("incompatible") {
-                self.stats.protocol_errors += 1;
-            }
-            let endpoint = c.endpoint.clone();
-            self.event(if c.ready {
-                SocketEvent::Disconnected { endpoint, reason }
-            } else {
-                SocketEvent::HandshakeFailed { endpoint, reason }
-            });
-            if !c.ready {
-                self.inbox.retain(|uid, _| uid != c.uid);
-            }
-            if let Origin::Connected(k) = c.origin {
-                self.schedule_retry(k, now);
             }
         }
     }
