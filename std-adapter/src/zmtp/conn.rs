@@ -39,6 +39,8 @@ const DIRECT_MAX: u64 = 256 * 1024;
 /// A message at least this large, queued with nothing waiting before it, is written
 /// from the caller's frames (one vectored write) rather than copied into `wbuf` first.
 const WRITE_THROUGH_MIN: usize = 16 * 1024;
+/// Slices of one vectored write: a header and a body per frame.
+const MAX_IOV: usize = 16;
 
 /// Where a read puts what it decodes: events in `out`, messages in `inbox` (a
 /// subscriber's only when `filter` matches their first frame).
@@ -204,51 +206,58 @@ impl Conn {
     /// the caller's frames; only what the kernel does not take now is copied.
     pub fn queue_message(&mut self, prefix: &[&[u8]], frames: &[&[u8]]) {
         let total = prefix.len() + frames.len();
-        let mut headers = [[0u8; 9]; 8];
-        let size: usize = prefix.iter().chain(frames).map(|f| f.len()).sum();
-        let mut skip = 0;
-        if size >= WRITE_THROUGH_MIN
-            && total <= headers.len()
+        let all = || prefix.iter().chain(frames).copied().enumerate();
+        let header = |i: usize, f: &[u8]| {
+            let mut h = [0u8; 9];
+            let n = zmtp::encode_frame_header(&mut h, i + 1 < total, f.len() as u64).unwrap_or(0);
+            (h, n)
+        };
+        let mut skip = if total <= MAX_IOV / 2
             && self.ready
             && self.dead.is_none()
             && !self.has_pending()
+            && all().map(|(_, f)| f.len()).sum::<usize>() >= WRITE_THROUGH_MIN
         {
-            let mut lens = [0usize; 8];
-            for (i, f) in prefix.iter().chain(frames).enumerate() {
-                lens[i] = zmtp::encode_frame_header(&mut headers[i], i + 1 < total, f.len() as u64)
-                    .unwrap_or(0);
+            let mut headers = [([0u8; 9], 0usize); MAX_IOV / 2];
+            for (i, f) in all() {
+                headers[i] = header(i, f);
             }
-            let mut iov = Vec::with_capacity(2 * total);
-            for (i, f) in prefix.iter().chain(frames).enumerate() {
-                iov.push(io::IoSlice::new(&headers[i][..lens[i]]));
-                iov.push(io::IoSlice::new(f));
+            let mut iov = [io::IoSlice::new(&[]); MAX_IOV];
+            for (i, f) in all() {
+                iov[2 * i] = io::IoSlice::new(&headers[i].0[..headers[i].1]);
+                iov[2 * i + 1] = io::IoSlice::new(f);
             }
-            match self.stream.send_vectored(&iov) {
-                Ok(n) => skip = n,
+            match self.stream.send_vectored(&iov[..2 * total]) {
+                Ok(n) => n,
                 // The usual path queues it all; `flush` notes the back-pressure.
                 Err(e)
                     if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) => {}
+                    ) =>
+                {
+                    0
+                }
                 Err(e) => {
                     self.dead = Some(format!("write failed: {e}"));
                     return;
                 }
             }
-        }
+        } else {
+            0
+        };
         // Copy what was not written (everything, on the usual path).
         let before = self.wbuf.len();
-        for (i, f) in prefix.iter().chain(frames.iter()).enumerate() {
-            let mut h = [0u8; 9];
-            let n = zmtp::encode_frame_header(&mut h, i + 1 < total, f.len() as u64).unwrap_or(0);
+        for (i, f) in all() {
+            let (h, n) = header(i, f);
             for part in [&h[..n], f] {
                 let written = skip.min(part.len());
                 skip -= written;
                 self.wbuf.extend_from_slice(&part[written..]);
             }
         }
-        if self.wbuf.len() > before || skip == 0 && size == 0 {
+        // A message wholly written above is not queued.
+        if self.wbuf.len() > before || total == 0 {
             self.ends.push_back(self.wbuf.len());
         }
     }

@@ -77,22 +77,12 @@ impl Stream {
     /// timeout set by [`set_recv_timeout`](Self::set_recv_timeout) passes (then also
     /// `WouldBlock`).
     pub fn recv(&self, buf: &mut [u8], wait: bool) -> io::Result<usize> {
-        let flags = if wait {
-            RecvFlags::empty()
-        } else {
-            RecvFlags::DONTWAIT
-        };
-        Ok(rustix::net::recv(self, buf, flags)?.0)
+        Ok(rustix::net::recv(self, buf, recv_flags(wait))?.0)
     }
 
     /// Like [`recv`](Self::recv), into `v`'s spare capacity (which it then fills).
     pub fn recv_spare(&self, v: &mut Vec<u8>, wait: bool) -> io::Result<usize> {
-        let flags = if wait {
-            RecvFlags::empty()
-        } else {
-            RecvFlags::DONTWAIT
-        };
-        Ok(rustix::net::recv(self, rustix::buffer::spare_capacity(v), flags)?.0)
+        Ok(rustix::net::recv(self, rustix::buffer::spare_capacity(v), recv_flags(wait))?.0)
     }
 
     /// Writes what the kernel takes now of `parts`, in order, in one call, without
@@ -222,5 +212,14 @@ fn bind_unix(path: &Path) -> Result<UnixListener> {
             Ok(UnixListener::bind(path)?)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `recv` flags: wait for bytes, or not.
+fn recv_flags(wait: bool) -> RecvFlags {
+    if wait {
+        RecvFlags::empty()
+    } else {
+        RecvFlags::DONTWAIT
     }
 }
