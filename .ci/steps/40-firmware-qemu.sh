@@ -13,11 +13,13 @@ qemu-system-arm --version | head -n 1
 rustup target add thumbv7em-none-eabihf >/dev/null
 
 # The firmware has its own Cargo.lock; ringwire-core's dependencies can move under it when
-# branches merge, so a stale lock is reported loudly rather than failing the whole run.
-(cd examples/firmware && {
-    cargo build --release --locked ||
-        { echo "WARNING: examples/firmware/Cargo.lock is stale (run cargo update -w there)"; cargo build --release; }
-})
+# branches merge. A stale lock fails the run (--locked): update it with `cargo update -w` in
+# examples/firmware and commit it.
+(cd examples/firmware && cargo metadata --locked --format-version 1 >/dev/null) || {
+    echo "error: examples/firmware/Cargo.lock is stale: run 'cargo update -w' in examples/firmware and commit it" >&2
+    exit 1
+}
+(cd examples/firmware && cargo build --release --locked)
 elf=examples/firmware/target/thumbv7em-none-eabihf/release/ringwire-firmware
 
 # Footprint from the ELF section headers (what `size` reports): flash = code, read-only data

@@ -9,6 +9,9 @@
 //! case and what exactly is measured.
 #![deny(unsafe_code)]
 
+mod broker;
+mod events;
+mod scaling;
 mod transport;
 
 use std::process::ExitCode;
@@ -36,6 +39,20 @@ struct Cli {
     /// Unrecorded round trips before them.
     #[arg(long, default_value_t = 10_000)]
     warmup: u64,
+
+    /// Round-trip sizes of every case except `bare` (whose messages are only the sequence
+    /// number), comma-separated, suffixes K and M allowed (default: each transport's own).
+    #[arg(long, value_delimiter = ',', value_parser = bench::stats::parse_size)]
+    size: Vec<usize>,
+
+    /// Payload sweep: round trips and throughput at each of these sizes for every case except
+    /// `bare`, one row per size (e.g. `8,64,1K,64K,1M,4M`).
+    #[arg(long, value_delimiter = ',', value_parser = bench::stats::parse_size)]
+    sizes: Vec<usize>,
+
+    /// Low-rate mode: one round trip every N microseconds, sleeping in between.
+    #[arg(long, value_name = "N")]
+    interval_us: Option<u64>,
 
     /// Messages per throughput run (a warm-up burst of a tenth of this goes first).
     #[arg(long, default_value_t = 1_000_000)]
@@ -66,7 +83,24 @@ struct Cli {
 enum PeerCommand {
     /// The peer process (started by the benchmark itself).
     #[command(hide = true)]
-    Peer(bench::PeerArgs),
+    Peer {
+        /// `ringwire::bench::PeerArgs`, as the leader appends them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Request/reply through a broker (ringwire's router over tcp, ipc and shm; libzmq's
+    /// load-balancing broker), with direct REQ/REP for reference, and the broker's memory.
+    Broker(broker::BrokerArgs),
+    /// Fan-out and idle-connection scaling, side by side with iceoryx2 and libzmq.
+    Scaling(scaling::Args),
+    /// A process of the scaling runs (started by the benchmark itself).
+    #[command(hide = true)]
+    ScalingPeer {
+        #[command(subcommand)]
+        role: scaling::Role,
+    },
+    /// Event service latency: emit → handler and signal → handler (`bench/src/events.rs`).
+    Events(events::EventsArgs),
 }
 
 /// Where the two processes run.
@@ -95,8 +129,22 @@ fn lead(cli: &Cli) -> Result<bool> {
     let cases: Vec<Case> = transport::all()
         .into_iter()
         .filter(|t| cli.case.is_empty() || cli.case.iter().any(|c| c == t.group() || c == t.id()))
-        .map(Case::of)
+        .map(
+            |t| match (t.group(), cli.size.is_empty(), cli.sizes.is_empty()) {
+                ("bare", _, _) | (_, true, true) => Case::of(t),
+                (_, _, false) => Case::sweep(t, &cli.sizes),
+                (_, false, true) => Case {
+                    sizes: cli.size.clone(),
+                    ..Case::of(t)
+                },
+            },
+        )
         .collect();
+    if let Some(bad) = cli.size.iter().chain(&cli.sizes).find(|&&s| s < 8) {
+        return Err(BenchError(format!(
+            "size {bad}: messages carry an 8-byte sequence number"
+        )));
+    }
     if cases.is_empty() {
         return Err(BenchError(format!(
             "no transport matches --case {:?}; see --list",
@@ -112,16 +160,28 @@ fn lead(cli: &Cli) -> Result<bool> {
         timeout: Duration::from_secs(cli.timeout),
         peer_args: vec!["peer".into()],
         program: "ringwire-bench".into(),
+        stop: None,
+        interval: cli.interval_us.map(Duration::from_micros),
+        // With chosen sizes, large messages get fewer round trips (sweeps up to MiB sizes);
+        // the default cases keep their counts.
+        max_bytes: (!cli.size.is_empty() || !cli.sizes.is_empty()).then_some(4 << 30),
+        ..Options::default()
     };
     let (setup, rows, ok) = bench::run(&cases, &options)?;
-    print!("{}", bench::report(&setup, &rows, cli.json));
+    print!("{}", bench::report(&setup, &rows, None, cli.json));
     Ok(ok)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.peer {
-        Some(PeerCommand::Peer(args)) => args.serve(&transport::all()).map(|()| true),
+        Some(PeerCommand::Peer { args }) => bench::PeerArgs::parse(args)
+            .and_then(|a| a.serve(&transport::all()))
+            .map(|()| true),
+        Some(PeerCommand::Broker(args)) => broker::run(args),
+        Some(PeerCommand::Scaling(args)) => scaling::run(args, "ringwire-bench"),
+        Some(PeerCommand::ScalingPeer { role }) => scaling::serve(role).map(|()| true),
+        Some(PeerCommand::Events(args)) => events::main(args).map(|()| true).map_err(BenchError),
         None if cli.list => {
             for t in transport::all() {
                 println!("{:<16} {:<12} {}", t.id(), t.group(), t.label());
@@ -134,7 +194,10 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            let role = if cli.peer.is_some() { "peer" } else { "leader" };
+            let role = match cli.peer {
+                Some(PeerCommand::Peer { .. } | PeerCommand::ScalingPeer { .. }) => "peer",
+                _ => "leader",
+            };
             eprintln!("ringwire-bench ({role}): {e}");
             ExitCode::FAILURE
         }

@@ -38,7 +38,7 @@ fn bench_broadcast(c: &mut Criterion) {
         group.bench_function(format!("loan/{size}"), |b| {
             b.iter(|| {
                 let mut loan = writer.loan();
-                loan[..size].fill(0x5a);
+                loan.write_at(0, black_box(&msg));
                 let _ = loan.commit(size).unwrap();
                 let borrowed = reader.try_borrow().unwrap();
                 black_box(borrowed.byte(size - 1));

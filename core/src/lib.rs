@@ -4,6 +4,7 @@
 //! mapping on a host, a `static` buffer on firmware), bytes to decode and the
 //! current time as a number, and everything it does is deterministic:
 //!
+//! - [`frames`]: the multipart layout of a shared-memory message (one parser, one encoder).
 //! - [`msg`]: typed messages, postcard-encoded straight into a caller's buffer.
 //! - [`region`]: the memory a segment lives in (shared mapping or `static` buffer).
 //! - [`segment`]: the segment header: layout, creation handshake, validation, wake-ups.
@@ -11,6 +12,9 @@
 //! - [`sync`]: the one source of atomics (loom under `cfg(loom)`).
 //! - [`zmtp`]: the ZMTP 3.1 codec (greeting, frames, commands) for ZeroMQ interop.
 //! - [`pattern`]: sans-IO pattern state machines (socket types, REQ/REP, subscriptions, back-off, heartbeats).
+//! - [`broker`]: sans-IO request/reply broker (worker registry, routing, retries, Majordomo).
+//! - [`events`]: sans-IO event service directory (nodes, events, subscriptions) and its envelope.
+//! - [`apps`]: the envelope of applications and channels (request, publish, subscribe, notify).
 //! - [`serial`]: COBS + CRC-32C framing of messages over byte streams (UART, USB CDC).
 //!
 //! Unsafe code lives only in the region and ring-slot modules; every other module
@@ -26,6 +30,11 @@ extern crate std;
 #[macro_use]
 mod fmt;
 
+pub mod apps;
+pub mod broker;
+pub mod events;
+pub mod frames;
+pub mod inspect;
 pub mod msg;
 pub mod pattern;
 pub mod region;

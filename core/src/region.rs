@@ -9,7 +9,9 @@
 //! 1. **Atomic words** (`u32`, `u64`) at 4/8-aligned offsets, for every header and control field.
 //! 2. **Racy copies**: word-wise `Relaxed` atomic loads/stores, for broadcast slot payloads that a
 //!    reader copies while the writer may be overwriting them (the seqlock then tells the reader
-//!    whether the copy is valid). Because every access is atomic there is no data race in the Rust
+//!    whether the copy is valid). The writer's in-place loan writes this way too, at any offset
+//!    (a partial head or tail word is merged with a relaxed load and store: only the loan owner
+//!    writes those words), so a broadcast payload is never behind a Rust reference. Because every access is atomic there is no data race in the Rust
 //!    memory model, Miri accepts it, and a torn copy is merely detected and discarded. The price
 //!    is that the compiler cannot use vector `memcpy`: for a 64 KiB message that is 8192 scalar
 //!    loads and stores (a few microseconds) instead of a vectorised copy; small control messages
@@ -32,7 +34,15 @@
 //! out real `&mut [u8]`/`&[u8]`, use the raw bytes and are synchronised with the shadow at commit
 //! (raw → shadow, relaxed stores between the slot's claim and its Release) and at borrow
 //! (shadow → raw, relaxed loads after the Acquire). The rings are thus the same code under loom
-//! and in production; only this module changes.
+//! and in production; only this module changes. (Broadcast loans write the shadow directly,
+//! through the racy-copy path.)
+//!
+//! # One width per word
+//!
+//! Header and control fields are accessed at their own width only (`docs/segment-layout.md`);
+//! payload words only at `usize` width (racy copies) or non-atomically by their exclusive owner.
+//! [`LocalRegion::write_at`]/[`read_at`](LocalRegion::read_at), the tests' raw access, take
+//! `&mut self` and copy plainly, so they never meet a concurrent atomic at another width.
 #![allow(unsafe_code)]
 
 use core::cell::UnsafeCell;
@@ -137,28 +147,63 @@ impl<const N: usize> LocalRegion<N> {
     }
 }
 
+#[cfg(not(loom))]
 impl<const N: usize> LocalRegion<N> {
-    /// Overwrites bytes from `offset` with `src` (clipped to the region), as another process
-    /// could: for tests and fuzzing that feed a ring arbitrary contents. Each touched word is
-    /// updated with a relaxed load and store, so do not race it with itself. Returns the number
-    /// of bytes written.
-    pub fn write_at(&self, offset: usize, src: &[u8]) -> usize {
-        let Some(mem) = Mem::new(self) else { return 0 };
+    /// Overwrites bytes from `offset` with `src` (clipped to the region), as a faulty or hostile
+    /// process could: for tests and fuzzing that feed a ring arbitrary contents. Returns the
+    /// number of bytes written.
+    ///
+    /// It takes `&mut self`, so no ring, handle, loan or borrow can be using the region
+    /// meanwhile (they all borrow it, or own it and never lend it out mutably): the write is a
+    /// plain copy that cannot race, alias a lent-out slice or mix access widths with a
+    /// concurrent atomic. To change a segment under a live ring, drop the ring, write, and open
+    /// it again.
+    ///
+    /// ```
+    /// use ringwire_core::region::LocalRegion;
+    /// use ringwire_core::ring::spsc::Spsc;
+    /// use ringwire_core::segment::{Creator, RingConfig};
+    ///
+    /// let mut region = LocalRegion::<1024>::new();
+    /// let config = RingConfig::new(16, 2, "doc::Msg");
+    /// drop(Spsc::create(&region, config, Creator::default()).unwrap());
+    /// region.write_at(128, &7u64.to_ne_bytes()); // `tail` now claims 7 messages
+    /// let ring = Spsc::open(&region, config).unwrap();
+    /// assert!(ring.consumer(1).unwrap().try_recv(&mut [0; 16]).is_err());
+    /// ```
+    ///
+    /// Writing under a live borrow does not compile (it used to, and overwrote bytes lent out
+    /// as `&[u8]`):
+    ///
+    /// ```compile_fail,E0502
+    /// use ringwire_core::region::LocalRegion;
+    /// use ringwire_core::ring::spsc::Spsc;
+    /// use ringwire_core::segment::{Creator, RingConfig};
+    ///
+    /// let mut region = LocalRegion::<1024>::new();
+    /// let ring = Spsc::create(&region, RingConfig::new(16, 2, "doc::Msg"), Creator::default())
+    ///     .unwrap();
+    /// let mut tx = ring.producer(1).unwrap();
+    /// let mut rx = ring.consumer(2).unwrap();
+    /// let _ = tx.try_send(b"hello").unwrap();
+    /// let msg = rx.try_borrow().unwrap();
+    /// region.write_at(256 + 16, b"HELLO");
+    /// assert_eq!(&*msg, b"hello");
+    /// ```
+    pub fn write_at(&mut self, offset: usize, src: &[u8]) -> usize {
+        let bytes = self.bytes.get_mut();
         let n = src.len().min(N.saturating_sub(offset));
-        for (i, byte) in src[..n].iter().enumerate() {
-            mem.store_byte_racy(offset + i, *byte);
-        }
+        bytes[offset.min(N)..][..n].copy_from_slice(&src[..n]);
         n
     }
 
-    /// Copies bytes from `offset` into `dst` (clipped to the region) with relaxed atomic loads;
-    /// returns how many. For tests that inspect a segment's bytes.
-    pub fn read_at(&self, offset: usize, dst: &mut [u8]) -> usize {
-        let Some(mem) = Mem::new(self) else { return 0 };
+    /// Copies bytes from `offset` into `dst` (clipped to the region); returns how many. For
+    /// tests that inspect a segment's bytes; `&mut self` for the same reason as
+    /// [`write_at`](Self::write_at) (a plain read that no atomic access can race).
+    pub fn read_at(&mut self, offset: usize, dst: &mut [u8]) -> usize {
+        let bytes = self.bytes.get_mut();
         let n = dst.len().min(N.saturating_sub(offset));
-        for (i, byte) in dst[..n].iter_mut().enumerate() {
-            *byte = mem.load_byte_racy(offset + i);
-        }
+        dst[..n].copy_from_slice(&bytes[offset.min(N)..][..n]);
         n
     }
 }
@@ -291,6 +336,7 @@ impl<'a> Mem<'a> {
         }
     }
 
+    #[inline(always)]
     fn load_word(&self, off: usize) -> [u8; WORD] {
         #[cfg(loom)]
         {
@@ -307,6 +353,7 @@ impl<'a> Mem<'a> {
         }
     }
 
+    #[inline(always)]
     fn store_word(&self, off: usize, word: [u8; WORD]) {
         #[cfg(loom)]
         {
@@ -324,19 +371,60 @@ impl<'a> Mem<'a> {
     /// last word is written (padding with zeros), so the area must extend to the next 8 bytes.
     pub(crate) fn copy_in_racy(&self, off: usize, src: &[u8]) {
         self.check(off, src.len().next_multiple_of(8), 8);
-        let mut chunks = src.chunks_exact(WORD);
-        let mut at = off;
-        for chunk in &mut chunks {
-            let mut word = [0u8; WORD];
-            word.copy_from_slice(chunk);
-            self.store_word(at, word);
-            at += WORD;
-        }
-        let rest = chunks.remainder();
+        let whole = src.len() - src.len() % WORD;
+        self.store_words(off, &src[..whole]);
+        let rest = &src[whole..];
         if !rest.is_empty() {
             let mut word = [0u8; WORD];
             word[..rest.len()].copy_from_slice(rest);
-            self.store_word(at, word);
+            self.store_word(off + whole, word);
+        }
+    }
+
+    /// Stores `src` (a whole number of words) at the WORD-aligned `off`, one relaxed atomic
+    /// store per word: the tight loop every racy write ends in.
+    fn store_words(&self, off: usize, src: &[u8]) {
+        debug_assert!(off.is_multiple_of(WORD) && src.len().is_multiple_of(WORD));
+        self.check(off, src.len(), WORD);
+        for (i, chunk) in src.chunks_exact(WORD).enumerate() {
+            let mut word = [0u8; WORD];
+            word.copy_from_slice(chunk);
+            self.store_word(off + i * WORD, word);
+        }
+    }
+
+    /// Replaces bytes `at .. at + src.len()` of the word at `word_off` (a relaxed load, then a
+    /// relaxed store of the merged word; not an atomic read-modify-write).
+    fn merge_word(&self, word_off: usize, at: usize, src: &[u8]) {
+        self.check(word_off, WORD, WORD);
+        let mut word = self.load_word(word_off);
+        word[at..at + src.len()].copy_from_slice(src);
+        self.store_word(word_off, word);
+    }
+
+    /// Copies `src` to any offset with relaxed atomic word stores: a partial head word and a
+    /// partial tail word are merged with a relaxed load and store (so the bytes around the range
+    /// keep their values), the aligned middle is stored word by word.
+    ///
+    /// Only one party may write these words at a time (the merge is not an atomic
+    /// read-modify-write): the owner of a broadcast loan. Concurrent racy *readers* are fine.
+    pub(crate) fn write_racy_at(&self, off: usize, src: &[u8]) {
+        if src.is_empty() {
+            return;
+        }
+        let head = off % WORD;
+        let (mut at, mut src) = (off, src);
+        if head != 0 {
+            let n = (WORD - head).min(src.len());
+            self.merge_word(off - head, head, &src[..n]);
+            at = off - head + WORD;
+            src = &src[n..];
+        }
+        let whole = src.len() - src.len() % WORD;
+        self.store_words(at, &src[..whole]);
+        let tail = &src[whole..];
+        if !tail.is_empty() {
+            self.merge_word(at + whole, 0, tail);
         }
     }
 
@@ -381,16 +469,6 @@ impl<'a> Mem<'a> {
         let word_off = off - off % WORD;
         self.check(word_off, WORD, WORD);
         self.load_word(word_off)[off % WORD]
-    }
-
-    /// Replaces the byte at `off` (a relaxed load and store of its word; not an atomic
-    /// read-modify-write, so only for a single simulated writer).
-    pub(crate) fn store_byte_racy(&self, off: usize, byte: u8) {
-        let word_off = off - off % WORD;
-        self.check(word_off, WORD, WORD);
-        let mut word = self.load_word(word_off);
-        word[off % WORD] = byte;
-        self.store_word(word_off, word);
     }
 
     /// Copies `src` to `off` for a party that owns those bytes exclusively.
@@ -511,6 +589,36 @@ mod tests {
             assert_eq!(src, dst);
             for (i, b) in src.iter().enumerate() {
                 assert_eq!(mem.load_byte_racy(64 + i), *b);
+            }
+        }
+    }
+
+    #[test]
+    fn racy_writes_at_any_offset_keep_the_neighbouring_bytes() {
+        let region = std::boxed::Box::new(LocalRegion::<256>::new());
+        let mem = Mem::new(&*region).unwrap();
+        let lens: &[usize] = if cfg!(miri) {
+            &[0, 1, 7, 9, 17]
+        } else {
+            &[0, 1, 2, 7, 8, 9, 15, 16, 17, 31]
+        };
+        for off in 64..64 + 2 * WORD {
+            for &len in lens {
+                mem.copy_in_racy(64, &[0xEE; 48]);
+                let src: std::vec::Vec<u8> = (0..len as u8).map(|b| b ^ 0x5a).collect();
+                mem.write_racy_at(off, &src);
+                let mut all = [0u8; 48];
+                mem.copy_out_racy(64, &mut all);
+                let at = off - 64;
+                assert!(
+                    all[..at].iter().all(|&b| b == 0xEE),
+                    "before, at {off}+{len}"
+                );
+                assert_eq!(&all[at..at + len], &src[..], "at {off}+{len}");
+                assert!(
+                    all[at + len..].iter().all(|&b| b == 0xEE),
+                    "after, at {off}+{len}"
+                );
             }
         }
     }

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use common::Rng;
 use ringwire_core::region::LocalRegion;
-use ringwire_core::ring::broadcast::{Broadcast, Start};
+use ringwire_core::ring::broadcast::{Broadcast, LagPolicy, Start};
 use ringwire_core::ring::{RecvError, SendError};
 use ringwire_core::segment::{Creator, RingConfig};
 
@@ -42,20 +42,39 @@ impl Model {
         self.head - self.held.len() as u64
     }
 
+    /// Where a reader lagging per `policy` resumes: `overrun` when more than a ring behind
+    /// `head`, otherwise its message was destroyed by a dropped loan.
+    fn resume(&self, policy: LagPolicy, overrun: bool) -> u64 {
+        let back = match policy {
+            LagPolicy::Newest => 1,
+            LagPolicy::HalfRing => self.cap / 2,
+            LagPolicy::Oldest => self.cap,
+        };
+        let back = if overrun {
+            back
+        } else {
+            back.min(self.cap - 1)
+        };
+        self.head - back
+    }
+
     /// What a reader at `cursor` must get, and its next cursor.
-    fn read(&self, cursor: u64, buf_len: usize) -> (Result<Vec<u8>, RecvError>, u64) {
+    fn read(
+        &self,
+        cursor: u64,
+        policy: LagPolicy,
+        buf_len: usize,
+    ) -> (Result<Vec<u8>, RecvError>, u64) {
         if cursor == self.head {
             return (Err(RecvError::Empty), cursor);
         }
         if self.head - cursor > self.cap {
-            let to = self.head - self.cap;
+            let to = self.resume(policy, true);
             return (Err(RecvError::Lagged(to - cursor)), to);
         }
         if cursor < self.oldest() {
-            return (
-                Err(RecvError::Lagged(self.oldest() - cursor)),
-                self.oldest(),
-            );
+            let to = self.resume(policy, false).max(cursor + 1);
+            return (Err(RecvError::Lagged(to - cursor)), to);
         }
         let msg = &self.held[(cursor - self.oldest()) as usize];
         if msg.len() > buf_len {
@@ -83,6 +102,7 @@ fn broadcast_matches_a_model() {
             held: VecDeque::new(),
             head: 0,
         };
+        let policies = [LagPolicy::HalfRing, LagPolicy::Newest, LagPolicy::Oldest];
         let mut readers = vec![ring.reader(Start::Next)];
         let mut cursors = vec![0u64];
         for step in 0..common::steps() {
@@ -110,7 +130,7 @@ fn broadcast_matches_a_model() {
                 3 => {
                     let mut loan = writer.loan();
                     let n = len.min(SLOT);
-                    loan[..n].copy_from_slice(&msg[..n]);
+                    loan.write_at(0, &msg[..n]);
                     if rng.below(3) != 0 {
                         assert!(loan.commit(n).is_ok(), "{ctx}");
                         model.push(msg[..n].to_vec());
@@ -122,7 +142,8 @@ fn broadcast_matches_a_model() {
                 4 | 5 => {
                     let mut buf = vec![0u8; rng.below(SLOT as u64 + 1) as usize];
                     let got = readers[r].try_recv(&mut buf);
-                    let (expected, next) = model.read(cursors[r], buf.len());
+                    let (expected, next) =
+                        model.read(cursors[r], readers[r].lag_policy(), buf.len());
                     match expected {
                         Ok(m) => {
                             assert_eq!(got, Ok(m.len()), "{ctx}");
@@ -133,7 +154,8 @@ fn broadcast_matches_a_model() {
                     cursors[r] = next;
                 }
                 6 => {
-                    let (expected, next) = model.read(cursors[r], usize::MAX);
+                    let (expected, next) =
+                        model.read(cursors[r], readers[r].lag_policy(), usize::MAX);
                     match (readers[r].try_borrow(), expected) {
                         (Ok(b), Ok(m)) => {
                             let mut out = vec![0u8; b.len()];
@@ -149,7 +171,8 @@ fn broadcast_matches_a_model() {
                 _ => {
                     if readers.len() < 4 {
                         let back = rng.below(u64::from(slots) + 2);
-                        let reader = ring.reader(Start::Latest(back));
+                        let policy = policies[rng.below(3) as usize];
+                        let reader = ring.reader_with(Start::Latest(back), policy);
                         let start = model.head - back.min(model.cap).min(model.head);
                         assert_eq!(reader.cursor(), start, "{ctx}");
                         readers.push(reader);

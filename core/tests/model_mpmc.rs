@@ -26,7 +26,7 @@ fn mpmc_matches_a_vecdeque_model() {
     for seed in 0..common::seeds() {
         let mut rng = Rng::new(seed);
         let slots = 2u32 << rng.below(3);
-        let region = Box::new(LocalRegion::<2048>::new());
+        let region = Box::new(LocalRegion::<8192>::new());
         let ring = Mpmc::create(
             &*region,
             RingConfig::new(SLOT as u32, slots, "m"),

@@ -7,7 +7,8 @@ use ringwire_core::ring::broadcast::Broadcast;
 use ringwire_core::ring::mpmc::Mpmc;
 use ringwire_core::ring::spsc::Spsc;
 use ringwire_core::segment::{
-    CreateError, Creator, OpenError, RingConfig, RingKind, Segment, fnv1a64,
+    CreateError, Creator, OpenError, Peek, RingConfig, RingKind, Segment, TYPE_NAME_LEN, TypeName,
+    fnv1a64,
 };
 
 const DOC: &str = include_str!("../../docs/segment-layout.md");
@@ -36,16 +37,16 @@ fn cfg() -> RingConfig {
 fn fresh_header_matches_the_documented_golden_bytes() {
     let golden = golden_from_doc();
     assert_eq!(golden.len(), 256);
-    let region = Box::new(LocalRegion::<1024>::new());
+    let mut region = Box::new(LocalRegion::<1024>::new());
     let creator = Creator {
         pid: 0x0102_0304,
         start_time: 0x1122_3344_5566_7788,
     };
     let ring = Broadcast::create(&*region, cfg(), creator).unwrap();
+    assert_eq!(ring.segment().creator(), creator);
     let mut actual = [0u8; 256];
     region.read_at(0, &mut actual);
     assert_eq!(&actual[..], &golden[..]);
-    assert_eq!(ring.segment().creator(), creator);
 }
 
 #[test]
@@ -78,16 +79,30 @@ fn create_refuses_small_regions_bad_configs_and_reuse() {
         Mpmc::create(&region, RingConfig::new(24, 1, "t"), Creator::default()).unwrap_err(),
         CreateError::InvalidConfig
     );
+    // MPMC needs its participant table after the slots: 64 entries of 64 bytes.
+    let mpmc = RingConfig::new(24, 4, "t");
+    assert_eq!(
+        mpmc.required_len_for(RingKind::Mpmc),
+        Some(256 + 4 * 64 + 64 * 64)
+    );
+    assert_eq!(mpmc.required_len_for(RingKind::Spsc), mpmc.required_len());
+    assert_eq!(
+        Mpmc::create(&region, mpmc, Creator::default()).unwrap_err(),
+        CreateError::RegionTooSmall {
+            needed: 256 + 4 * 64 + 64 * 64,
+            len: 512
+        }
+    );
     let _ring = Spsc::create(&region, RingConfig::new(24, 4, "t"), Creator::default()).unwrap();
     assert_eq!(
-        Mpmc::create(&region, RingConfig::new(24, 4, "t"), Creator::default()).unwrap_err(),
+        Broadcast::create(&region, RingConfig::new(24, 4, "t"), Creator::default()).unwrap_err(),
         CreateError::AlreadyInitialised { state: 2 }
     );
 }
 
 #[test]
 fn open_checks_every_header_field() {
-    let region = Box::new(LocalRegion::<1024>::new());
+    let mut region = Box::new(LocalRegion::<1024>::new());
     assert_eq!(
         Broadcast::open(&*region, cfg()).unwrap_err(),
         OpenError::Uninitialised
@@ -100,7 +115,7 @@ fn open_checks_every_header_field() {
     );
     region.write_at(12, &0u32.to_ne_bytes());
 
-    let _ring = Broadcast::create(&*region, cfg(), Creator::default()).unwrap();
+    Broadcast::create(&*region, cfg(), Creator::default()).unwrap();
     assert!(Broadcast::open(&*region, cfg()).is_ok());
     assert_eq!(
         Spsc::open(&*region, cfg()).unwrap_err(),
@@ -117,7 +132,16 @@ fn open_checks_every_header_field() {
     );
     assert_eq!(
         Broadcast::open(&*region, RingConfig::new(24, 4, "other::Msg")).unwrap_err(),
-        OpenError::TypeMismatch
+        OpenError::TypeMismatch {
+            found_hash: cfg().type_hash,
+            found: TypeName::new("golden::Msg"),
+            expected: TypeName::new("other::Msg"),
+        }
+    );
+    let err = Broadcast::open(&*region, RingConfig::new(24, 4, "other::Msg")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "segment carries message type `golden::Msg`, expected `other::Msg`"
     );
     let small = LocalRegion::<128>::new();
     assert_eq!(
@@ -130,15 +154,20 @@ fn open_checks_every_header_field() {
 
     let mut pristine = [0u8; 256];
     region.read_at(0, &mut pristine);
-    let corrupt = |offset: usize, bytes: &[u8]| {
+    let mut corrupt = |offset: usize, bytes: &[u8]| {
         region.write_at(0, &pristine);
         region.write_at(offset, bytes);
         Broadcast::open(&*region, cfg()).unwrap_err()
     };
     assert_eq!(corrupt(0, b"NOTRINGW"), OpenError::BadMagic);
     assert_eq!(
-        corrupt(8, &2u32.to_ne_bytes()),
-        OpenError::VersionMismatch { found: 2 }
+        corrupt(8, &1u32.to_ne_bytes()),
+        OpenError::VersionMismatch { found: 1 }
+    );
+    // A subscriber table larger than any creator makes.
+    assert_eq!(
+        corrupt(76, &1025u32.to_ne_bytes()),
+        OpenError::CorruptHeader
     );
     assert_eq!(corrupt(12, &7u32.to_ne_bytes()), OpenError::CorruptHeader);
     assert_eq!(corrupt(16, &9u32.to_ne_bytes()), OpenError::CorruptHeader);
@@ -147,7 +176,7 @@ fn open_checks_every_header_field() {
     assert_eq!(corrupt(40, &[0xff]), OpenError::CorruptHeader);
     // A consistent header that claims more slots than the region holds.
     region.write_at(0, &pristine);
-    let region_small = LocalRegion::<448>::new();
+    let mut region_small = LocalRegion::<448>::new();
     let mut header = [0u8; 256];
     region.read_at(0, &mut header);
     region_small.write_at(0, &header);
@@ -162,12 +191,12 @@ fn open_checks_every_header_field() {
 
 #[test]
 fn creator_is_readable_while_initialising() {
-    let region = LocalRegion::<1024>::new();
+    let mut region = LocalRegion::<1024>::new();
     let creator = Creator {
         pid: 42,
         start_time: 7,
     };
-    let _ring = Spsc::create(&region, cfg(), creator).unwrap();
+    Spsc::create(&region, cfg(), creator).unwrap();
     region.write_at(12, &1u32.to_ne_bytes());
     assert_eq!(
         Spsc::open(&region, cfg()).unwrap_err(),
@@ -198,4 +227,53 @@ fn senders_report_wake_only_when_a_waiter_is_registered() {
     assert_eq!(writer.try_send(b"c").unwrap(), Notify::Nobody);
     let addr = ring.segment().event_word_addr().as_ptr() as usize;
     assert_eq!(addr - region.base().as_ptr() as usize, 68);
+}
+
+/// Issue #10, item 5: a tool peeking at a header (the platform's cleanup) while a creator writes
+/// it. Both sides access each field at its one width (the old cleanup read the u64 magic as two
+/// u32 loads, and the old test helpers read headers with usize words: Miri reported those as
+/// mixed-size races with the creator's u32 stores).
+#[test]
+fn peeking_races_creation_at_matching_widths() {
+    let region = Box::new(LocalRegion::<1024>::new());
+    let creator = Creator {
+        pid: 9,
+        start_time: 11,
+    };
+    std::thread::scope(|s| {
+        let region = &*region;
+        s.spawn(move || {
+            for _ in 0..if cfg!(miri) { 20 } else { 2000 } {
+                match Segment::peek(&region) {
+                    Peek::Uninitialised | Peek::Initialising(_) => {}
+                    Peek::Ready(c) => assert_eq!(c, creator),
+                    other => panic!("{other:?}"),
+                }
+            }
+        });
+        Spsc::create(region, cfg(), creator).unwrap();
+    });
+    assert_eq!(Segment::peek(&&*region), Peek::Ready(creator));
+    let mut foreign = LocalRegion::<256>::new();
+    foreign.write_at(0, b"not a segment");
+    assert_eq!(Segment::peek(&&foreign), Peek::Foreign);
+    assert_eq!(
+        Segment::peek(&&LocalRegion::<256>::new()),
+        Peek::Uninitialised
+    );
+}
+
+#[test]
+fn type_names_are_cut_to_the_header_field_and_read_back_safely() {
+    assert!(TypeName::EMPTY.is_empty());
+    assert_eq!(TypeName::new("robot::Pose").as_str(), "robot::Pose");
+    let long = "x".repeat(TYPE_NAME_LEN + 5);
+    let cut = TypeName::new(&long);
+    assert_eq!(cut.as_str().len(), TYPE_NAME_LEN);
+    assert!(cut.is_full());
+    assert_eq!(cut.to_string(), format!("{}…", &long[..TYPE_NAME_LEN]));
+    // A multi-byte character cut in half is left out, not shown as garbage.
+    let name = format!("{}é", "y".repeat(TYPE_NAME_LEN - 1));
+    assert_eq!(TypeName::new(&name).as_str(), &name[..TYPE_NAME_LEN - 1]);
+    assert_eq!(TypeName::new("a\0b").as_str(), "a");
 }

@@ -9,6 +9,27 @@
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+/// Sends ringwire's log records where `RINGWIRE_LOG_DIR` says (rotated files there; stderr
+/// when unset) at `RINGWIRE_LOG`'s level (default `warn`), as every example does first. Keep
+/// the handle alive until the end of `main`. A bad level or an unwritable directory ends the
+/// program with a message (exit 2).
+pub fn setup_logging() -> ringwire::logging::LogHandle {
+    match ringwire::logging::setup_logging(std::env::var_os("RINGWIRE_LOG_DIR")) {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("{}: {e}", program_name());
+            std::process::exit(2);
+        }
+    }
+}
+
+fn program_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "example".into())
+}
+
 /// A unique endpoint name for this run, so parallel runs never share a segment or socket.
 pub fn unique_name(base: &str) -> String {
     format!("{base}.{}", std::process::id())

@@ -47,3 +47,93 @@ fn camera_demo_reads_regions_of_interest_in_place() {
     assert_eq!(frames.len(), 20, "{out}");
     assert!(frames.iter().all(|l| l.ends_with(" ok")), "{out}");
 }
+
+#[test]
+fn services_demo_serves_and_dispatches() {
+    let out = run(env!("CARGO_BIN_EXE_services"));
+    assert!(out.contains("client: 6 joint events dispatched"), "{out}");
+    assert!(out.contains("move joint 9: refused"), "{out}");
+    assert!(out.contains("event: joint 5 at 2.5"), "{out}");
+    assert!(out.contains(", 1 failed"), "{out}");
+}
+
+#[test]
+fn broker_demo_spreads_requests_over_its_workers() {
+    let out = run(env!("CARGO_BIN_EXE_broker"));
+    assert!(out.contains("add 2 + 3 = 5"), "{out}");
+    assert!(
+        out.contains("client: 20 moves answered by 2 workers"),
+        "{out}"
+    );
+    assert!(out.contains("fly: refused"), "{out}");
+    assert!(
+        out.contains("requests 22 replies 22 requeued 0 failed 0"),
+        "{out}"
+    );
+}
+
+#[test]
+fn pyipc_demo_emits_contacts_and_signals() {
+    let out = run(env!("CARGO_BIN_EXE_pyipc"));
+    assert!(out.contains("logger: 5 readings, 3 signals in"), "{out}");
+    assert!(out.contains("logger: direct from "), "{out}");
+    assert!(
+        out.contains("sensor: emit config: event service refused: this node may not emit"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sensor: contact nobody: event service refused: no node with this id"),
+        "{out}"
+    );
+    assert!(
+        out.contains("service: ") && out.contains(", 0 nodes left"),
+        "{out}"
+    );
+}
+
+#[test]
+fn apps_demo_requests_publishes_and_notifies() {
+    let out = run(env!("CARGO_BIN_EXE_apps"));
+    assert!(
+        out.contains("client: response \"Hello from ringwire!\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("client: published to 1 subscriber(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("client: news \"ringwire speaks IPC Framework\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("server: notification {\"event\":\"login\"}"),
+        "{out}"
+    );
+    assert!(out.contains("client: refused: "), "{out}");
+    assert!(
+        out.contains("server: 1 response(s), 1 publish(es), 1 notification(s), 1 error(s)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn pyipc_demo_runs_hub_less_over_shm() {
+    let ep = format!("shm://pyipc-demo-{}", std::process::id());
+    let out = Command::new(env!("CARGO_BIN_EXE_pyipc"))
+        .args(["demo", &ep])
+        .output()
+        .expect("example starts");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("logger: 5 readings, 3 signals in"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("reading 4 reached 1 node(s)"), "{stdout}");
+    // The readings went through the sensor's ring, not the service.
+    assert!(
+        stdout.contains(" 0 emissions routed, 0 nodes left"),
+        "{stdout}"
+    );
+}

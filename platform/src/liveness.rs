@@ -12,6 +12,12 @@
 //! - Other Unix (macOS): `kill(pid, 0)` only (start time unknown, recorded as 0). A reused pid
 //!   reads as alive there: the fallback errs on the side of not reclaiming.
 //! - Windows: `OpenProcess` + `GetExitCodeProcess`, creation time from `GetProcessTimes`.
+//!
+//! Any process can write any pid into a segment, and this check calls a forged pid of a live
+//! process alive. So on Linux the owners and the creator of a segment of the current layout are
+//! judged by the kernel-released locks they hold on the segment file instead
+//! ([`crate::claims`], [`crate::cleanup::creator_alive`]); this module is the rule where those
+//! locks do not exist (macOS, Windows, and the creators of layout-version-2 segments).
 
 /// A process identity that survives pid reuse: pid plus start time (0 = unknown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,6 +120,12 @@ mod imp {
 #[cfg(windows)]
 #[path = "liveness_windows.rs"]
 mod imp;
+
+/// Windows' claim-recovery verdict (see [`crate::claims`]).
+#[cfg(windows)]
+pub(crate) fn windows_certainly_dead(pid: u32) -> bool {
+    imp::certainly_dead(pid)
+}
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,9 @@
 //! `GetProcessTimes`. Compile-checked only: there is no Windows machine in CI.
 #![allow(unsafe_code)]
 
-use windows_sys::Win32::Foundation::{CloseHandle, FILETIME, HANDLE, STILL_ACTIVE};
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_INVALID_PARAMETER, FILETIME, GetLastError, HANDLE, STILL_ACTIVE,
+};
 use windows_sys::Win32::System::Threading::{
     GetExitCodeProcess, GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
 };
@@ -42,4 +44,22 @@ pub(super) fn is_alive(pid: u32, start: u64) -> bool {
     })
     .unwrap_or(false);
     running && (start == 0 || start_time(pid) == Some(start))
+}
+
+/// Whether process `pid` has certainly ended (for claim recovery, where every doubt must read as
+/// alive): `OpenProcess` fails with `ERROR_INVALID_PARAMETER` (no such pid), or the process has
+/// an exit code. Access denied and other failures count as alive.
+pub(super) fn certainly_dead(pid: u32) -> bool {
+    // SAFETY: OpenProcess has no memory-safety preconditions; a null result means failure.
+    let h = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    if h.is_null() {
+        // SAFETY: GetLastError only reads this thread's last-error value.
+        return unsafe { GetLastError() } == ERROR_INVALID_PARAMETER;
+    }
+    let mut code = 0u32;
+    // SAFETY: `h` is a valid process handle; `code` is a live local.
+    let ok = unsafe { GetExitCodeProcess(h, &mut code) };
+    // SAFETY: `h` is the valid handle opened above, closed once.
+    unsafe { CloseHandle(h) };
+    ok != 0 && code != STILL_ACTIVE as u32
 }

@@ -37,7 +37,13 @@ mod imp;
 #[cfg(windows)]
 #[path = "segment/windows.rs"]
 mod imp;
-pub use atomic::atomic_u32_at;
+#[cfg(target_os = "linux")]
+#[path = "segment/locks.rs"]
+pub(crate) mod locks;
+#[cfg(unix)]
+#[path = "segment/sigbus.rs"]
+mod sigbus;
+pub use atomic::{atomic_u32_at, atomic_u64_at};
 
 /// Why a segment could not be created or opened.
 #[derive(Debug)]
@@ -70,6 +76,17 @@ pub enum SegmentError {
         /// The owner's process id.
         pid: u32,
     },
+    /// The name exists but is not a segment this process may trust: a symbolic link, not a
+    /// regular file, or owned by another user. Nothing was mapped.
+    Refused {
+        /// Why, in words.
+        reason: String,
+    },
+    /// The segment's memory became inaccessible under this process (another process shrank
+    /// the shm file, e.g. `truncate -s 0 /dev/shm/ringwire.NAME`); the SIGBUS that followed
+    /// was contained by replacing the mapping with zero pages. Its contents are gone: drop the
+    /// socket and re-create or re-connect it.
+    Faulted,
     /// Any other OS error.
     Io(io::Error),
 }
@@ -100,6 +117,15 @@ impl fmt::Display for SegmentError {
                 f,
                 "the segment is owned by live process {pid}; only one process may bind an shm \
                  endpoint (one publisher per topic, one replier per service)"
+            ),
+            Self::Refused { reason } => write!(
+                f,
+                "refusing to map the shared-memory object: {reason} (remove it if it is not \
+                 a segment you created)"
+            ),
+            Self::Faulted => f.write_str(
+                "the shared-memory segment was truncated under this process (its memory faulted \
+                 with SIGBUS, which was contained); its contents are lost, re-create the socket",
             ),
             Self::Io(e) => write!(f, "shared-memory I/O error: {e}"),
         }
@@ -244,6 +270,29 @@ impl Segment {
         self.unlink_on_drop = unlink;
     }
 
+    /// Whether this mapping faulted (the shm file was shrunk under it) and was replaced by
+    /// zero pages; see [`SegmentError::Faulted`]. One relaxed load while no fault happened in
+    /// the process; always false on Windows, where a mapped section cannot shrink.
+    pub fn is_faulted(&self) -> bool {
+        self.map.is_faulted()
+    }
+
+    /// The owner id this process records in claims, slots and table entries of this segment:
+    /// its pid. On Linux it is the pid whose liveness lock this mapping holds
+    /// ([`crate::claims`]), taken when the segment was opened; after a `fork` the child keeps
+    /// using it (it shares the lock's open file description, so the id stays alive while
+    /// either process maps the segment). Elsewhere the calling process's pid.
+    pub fn owner_id(&self) -> u32 {
+        self.map.owner_id()
+    }
+
+    /// Whether any open of this segment's file holds the liveness lock of `id` (Linux):
+    /// `None` if the kernel could not tell.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn lock_held(&self, family: locks::Family, id: u32) -> Option<bool> {
+        self.map.lock_held(family, id)
+    }
+
     /// POSIX permission bits of the segment object (`None` where the OS has none).
     pub fn permissions(&self) -> Option<u32> {
         self.map.permissions()
@@ -268,6 +317,19 @@ impl fmt::Debug for Segment {
             .field("len", &self.len())
             .field("created", &self.created)
             .finish()
+    }
+}
+
+/// Whether `addr` lies inside a segment mapping of this process that faulted (see
+/// [`Segment::is_faulted`]). For code that holds an address into a segment but not the
+/// [`Segment`] (a core ring over a window of it). One relaxed load while no fault happened.
+pub fn is_faulted_at(addr: *const u8) -> bool {
+    #[cfg(unix)]
+    return sigbus::faulted_at(addr as usize);
+    #[cfg(not(unix))]
+    {
+        let _ = addr;
+        false
     }
 }
 

@@ -86,3 +86,33 @@ fn a_segment_without_a_header_yet_is_initialising_not_dead() {
     assert_eq!(cleanup::inspect(&n).unwrap().status, Status::Initialising);
     assert!(!cleanup::clean_dead().iter().any(|i| i.name == n));
 }
+
+/// Issue #11 item 11: a creator field forged to name a live process that did not create the
+/// segment (pid 1, this test's parent) is dead on Linux, where the creator is judged by its lock
+/// on the segment file; a version-2 segment (whose creator held no lock) is still judged by pid
+/// and start time.
+#[test]
+fn a_forged_creator_is_dead_and_a_version_2_creator_is_judged_by_pid() {
+    let parent = ProcessStamp::of(std::os::unix::process::parent_id()).unwrap();
+    let init = ProcessStamp::of(1).unwrap();
+    for (tag, forged) in [("forged-init", init), ("forged-parent", parent)] {
+        let n = name(tag);
+        let _seg = ring_segment(
+            &n,
+            Creator {
+                pid: forged.pid,
+                start_time: forged.start_time,
+            },
+        );
+        let info = cleanup::inspect(&n).unwrap();
+        assert_eq!(info.creator, Some(forged));
+        assert_eq!(info.status, Status::Dead, "{tag}");
+        // The same header with layout version 2: its creator held no lock, so the pid rule
+        // applies, and the named process runs.
+        let seg = Segment::open(&n).unwrap();
+        // SYNC: Release pairs with the Acquire header loads of `inspect`.
+        atomic_u32_at(&seg, 8).unwrap().store(2, Ordering::Release);
+        assert_eq!(cleanup::inspect(&n).unwrap().status, Status::Alive, "{tag}");
+        Segment::unlink(&n).unwrap();
+    }
+}

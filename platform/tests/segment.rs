@@ -144,3 +144,67 @@ fn invalid_names_never_reach_the_os() {
         Err(NameError::BadChar { .. })
     ));
 }
+
+/// Issue #11 item 3: `open` must not follow a symbolic link planted at the segment's name and
+/// map its target read/write.
+#[cfg(target_os = "linux")]
+#[test]
+fn open_refuses_a_symlink_and_leaves_its_target_alone() {
+    let name = unique("symlink");
+    let target =
+        std::env::temp_dir().join(format!("ringwire-symlink-target-{}", std::process::id()));
+    std::fs::write(&target, vec![b'k'; 8192]).unwrap();
+    let link = std::path::Path::new("/dev/shm").join(name.os_name().trim_start_matches('/'));
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let opened = Segment::open(&name);
+    let _ = std::fs::remove_file(&link);
+    let content = std::fs::read(&target).unwrap();
+    let _ = std::fs::remove_file(&target);
+    match opened {
+        Err(SegmentError::Refused { reason }) => {
+            assert!(reason.contains("symbolic link"), "{reason}")
+        }
+        other => panic!("a symlink was opened: {other:?}"),
+    }
+    assert_eq!(content, vec![b'k'; 8192]);
+}
+
+/// A name that is not a regular file (here a FIFO, which would block or fail under `mmap`) is
+/// refused with a clear error.
+#[cfg(target_os = "linux")]
+#[test]
+fn open_refuses_a_non_regular_file() {
+    let name = unique("fifo");
+    let path = std::path::Path::new("/dev/shm").join(name.os_name().trim_start_matches('/'));
+    let made = std::process::Command::new("mkfifo").arg(&path).status();
+    if !made.is_ok_and(|s| s.success()) {
+        // No mkfifo on this system: nothing to test.
+        return;
+    }
+    let opened = Segment::open(&name);
+    let _ = std::fs::remove_file(&path);
+    match opened {
+        Err(SegmentError::Refused { reason }) => {
+            assert!(reason.contains("not a regular"), "{reason}")
+        }
+        other => panic!("a FIFO was opened: {other:?}"),
+    }
+}
+
+/// A segment owned by another user is refused (only testable as root, who can `chown`).
+#[cfg(target_os = "linux")]
+#[test]
+fn open_refuses_another_users_file() {
+    let name = unique("chown");
+    let seg = Segment::create(&name, 4096).unwrap();
+    let path = std::path::Path::new("/dev/shm").join(name.os_name().trim_start_matches('/'));
+    if std::os::unix::fs::chown(&path, Some(65534), None).is_err() {
+        // Not root: cannot give the file away, and cannot be handed one either.
+        return;
+    }
+    match Segment::open(&name) {
+        Err(SegmentError::Refused { reason }) => assert!(reason.contains("uid 65534"), "{reason}"),
+        other => panic!("another user's segment was opened: {other:?}"),
+    }
+    drop(seg);
+}

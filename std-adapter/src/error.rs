@@ -3,6 +3,8 @@
 use std::fmt;
 use std::io;
 
+use ringwire_core::frames::FrameError;
+
 /// Result with ringwire's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -35,10 +37,13 @@ pub enum Error {
     Encode(ringwire_core::msg::EncodeError),
     /// Received bytes could not be decoded into the requested type.
     Decode(ringwire_core::msg::DecodeError),
-    /// A peer or a shared segment sent bytes that break the protocol.
-    Protocol(String),
+    /// A peer or a shared segment sent bytes that break the protocol (which rule: the
+    /// [`ProtocolError`]).
+    Protocol(ProtocolError),
     /// A shared-memory segment could not be created or opened.
     Segment(ringwire_platform::SegmentError),
+    /// A brokered request failed ([`crate::broker`]; its kind: [`crate::broker::ErrorKind`]).
+    Broker(crate::broker::BrokerError),
 }
 
 impl fmt::Display for Error {
@@ -58,6 +63,7 @@ impl fmt::Display for Error {
             Error::Decode(e) => write!(f, "cannot decode message: {e}"),
             Error::Protocol(s) => write!(f, "protocol error: {s}"),
             Error::Segment(e) => write!(f, "shared memory: {e}"),
+            Error::Broker(e) => e.fmt(f),
         }
     }
 }
@@ -70,8 +76,135 @@ impl std::error::Error for Error {
             Error::Encode(e) => Some(e),
             Error::Decode(e) => Some(e),
             Error::Segment(e) => Some(e),
+            Error::Protocol(e) => Some(e),
+            Error::Broker(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// Which protocol rule a peer, a shared segment or a ring broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A shared-memory message's frames break the multipart layout.
+    Frame(FrameError),
+    /// A shared-memory REQ/REP message does not start with its request-id frame.
+    MissingRequestId,
+    /// A ring's slot or sequence is corrupt (`endpoint` names the segment).
+    CorruptRing {
+        /// The endpoint, `shm://name`.
+        endpoint: String,
+        /// What the ring reported.
+        error: ringwire_core::ring::RecvError,
+    },
+    /// A ring refused a send for a reason other than being full or the message too large.
+    RingSend(ringwire_core::ring::SendError),
+    /// A segment's rings could not be laid out.
+    Create(ringwire_core::segment::CreateError),
+    /// A ring end could not be claimed.
+    Claim(ringwire_core::segment::ClaimError),
+    /// An existing segment does not fit the pattern or layout asked for.
+    Open {
+        /// The endpoint, `shm://name`.
+        endpoint: String,
+        /// The pattern the socket expected (`PUB/SUB`, ...).
+        pattern: &'static str,
+        /// Why it does not fit (boxed: a type mismatch carries both type names, and every
+        /// `Result` of the crate would otherwise grow by them).
+        error: Box<ringwire_core::segment::OpenError>,
+    },
+    /// A segment exists under the name but is not a ringwire segment (corrupt header).
+    ForeignSegment {
+        /// The endpoint, `shm://name`.
+        endpoint: String,
+    },
+    /// A segment exists under the name but could not be inspected.
+    Uninspectable {
+        /// The endpoint, `shm://name`.
+        endpoint: String,
+        /// What inspecting it reported.
+        detail: String,
+    },
+    /// A message could not be framed for a serial link.
+    SerialFrame(ringwire_core::serial::EncodeError),
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtocolError::Frame(e) => write!(f, "corrupt shm message: {e}"),
+            ProtocolError::MissingRequestId => {
+                f.write_str("corrupt shm message: missing request-id frame")
+            }
+            ProtocolError::CorruptRing { endpoint, error } => {
+                write!(f, "{endpoint}: ring is corrupt ({error})")
+            }
+            ProtocolError::RingSend(e) => write!(f, "shm ring: {e}"),
+            ProtocolError::Create(e) => write!(f, "cannot lay out the segment: {e}"),
+            ProtocolError::Claim(e) => write!(f, "cannot claim the ring: {e}"),
+            ProtocolError::Open {
+                endpoint,
+                pattern,
+                error,
+            } => write!(
+                f,
+                "{endpoint} cannot be used as a {pattern} segment: {error}"
+            ),
+            ProtocolError::ForeignSegment { endpoint } => write!(
+                f,
+                "{endpoint} exists but is not a ringwire segment (corrupt header); \
+                 remove it with `ringwire clean` or pick another name"
+            ),
+            ProtocolError::Uninspectable { endpoint, detail } => {
+                write!(f, "{endpoint} exists and cannot be inspected: {detail}")
+            }
+            ProtocolError::SerialFrame(e) => write!(f, "cannot frame message: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProtocolError::Frame(e) => Some(e),
+            ProtocolError::CorruptRing { error, .. } => Some(error),
+            ProtocolError::RingSend(e) => Some(e),
+            ProtocolError::Create(e) => Some(e),
+            ProtocolError::Claim(e) => Some(e),
+            ProtocolError::Open { error, .. } => Some(error.as_ref()),
+            ProtocolError::SerialFrame(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Error::Protocol(e)
+    }
+}
+
+impl From<FrameError> for Error {
+    fn from(e: FrameError) -> Self {
+        Error::Protocol(ProtocolError::Frame(e))
+    }
+}
+
+impl From<ringwire_core::frames::EncodeError> for Error {
+    fn from(e: ringwire_core::frames::EncodeError) -> Self {
+        use ringwire_core::frames::EncodeError as E;
+        match e {
+            E::TooLarge { size, limit } => Error::TooLarge { size, limit },
+            E::NoFrames => Error::State("a message needs at least one frame"),
+            _ => Error::State("cannot encode the frames"),
+        }
+    }
+}
+
+impl From<ringwire_core::pattern::req::StateError> for Error {
+    fn from(e: ringwire_core::pattern::req::StateError) -> Self {
+        Error::State(e.0)
     }
 }
 

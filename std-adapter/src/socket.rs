@@ -8,6 +8,11 @@
 //! reached through [`Publisher::as_shm`]-style accessors, or by building the transport's own
 //! type with its builder and converting it with `From`.
 //!
+//! Every receive comes in three forms, here and on each transport's own types: `recv*` waits
+//! as long as it takes, `recv*_timeout(d)` gives up with [`Error::Timeout`](crate::Error::Timeout) after `d`
+//! (`Duration::ZERO` is one look without waiting; a duration too long to represent waits as
+//! long as it takes), and `try_recv*` never waits and says [`Error::WouldBlock`](crate::Error::WouldBlock).
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use ringwire::{Publisher, Subscriber};
@@ -24,14 +29,19 @@
 //! # Ok::<(), ringwire::Error>(())
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod builder;
+
+pub use builder::{Socket, SocketBuilder};
+
 use crate::endpoint::Endpoint;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::message::Message;
+use crate::poller::{Pollable, Source};
 use crate::{shm, zmtp};
 
 /// Which transport a socket runs on.
@@ -40,7 +50,8 @@ use crate::{shm, zmtp};
 pub enum Transport {
     /// Shared memory on this machine (`shm://`).
     Shm,
-    /// ZMTP 3.1 over TCP or a Unix-domain socket (`tcp://`, `ipc://`).
+    /// ZMTP 3.1 over TCP or a Unix-domain socket (`tcp://`, `ipc://`, and `inproc://`, a
+    /// socket private to this process).
     Zmtp,
 }
 
@@ -48,10 +59,7 @@ pub enum Transport {
 pub fn transport_of(endpoint: &str) -> Result<Transport> {
     match endpoint.parse::<Endpoint>()? {
         Endpoint::Shm(_) => Ok(Transport::Shm),
-        Endpoint::Tcp { .. } | Endpoint::Ipc(_) => Ok(Transport::Zmtp),
-        Endpoint::Inproc(_) => Err(Error::Unsupported(
-            "inproc:// is not implemented yet; use shm:// between threads of one process",
-        )),
+        Endpoint::Tcp { .. } | Endpoint::Ipc(_) | Endpoint::Inproc(_) => Ok(Transport::Zmtp),
     }
 }
 
@@ -81,7 +89,26 @@ macro_rules! facade {
             }
         }
 
+        impl builder::sealed::Sealed for $name {}
+
+        impl Socket for $name {
+            type Shm = $shm;
+            type Zmtp = $zmtp;
+
+            fn zmtp_mut(&mut self) -> Option<&mut $zmtp> {
+                self.as_zmtp()
+            }
+        }
+
         impl $name {
+            /// A builder for options: the common ones (queue depth, message size, send
+            /// timeout, ...) apply to whichever transport the endpoint picks, and each
+            /// transport's own options are one call away ([`SocketBuilder::shm`],
+            /// [`SocketBuilder::zmtp`]).
+            pub fn builder() -> SocketBuilder<Self> {
+                SocketBuilder::new()
+            }
+
             /// Binds to `endpoint` (creates the segment on `shm://`, listens on sockets).
             pub fn bind(endpoint: &str) -> Result<Self> {
                 Ok(Self(match transport_of(endpoint)? {
@@ -167,12 +194,13 @@ macro_rules! recv_methods {
                 each!(self, s => s.recv())
             }
 
-            /// Like [`recv`](Self::recv), giving up with [`Error::Timeout`] after `timeout`.
+            /// Like [`recv`](Self::recv), giving up with [`Error::Timeout`](crate::Error::Timeout) after `timeout`
+            /// (zero: one look without waiting).
             pub fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T> {
                 each!(self, s => s.recv_timeout(timeout))
             }
 
-            /// Like [`recv`](Self::recv) without waiting: [`Error::WouldBlock`] if nothing is
+            /// Like [`recv`](Self::recv) without waiting: [`Error::WouldBlock`](crate::Error::WouldBlock) if nothing is
             /// there.
             pub fn try_recv<T: DeserializeOwned>(&mut self) -> Result<T> {
                 each!(self, s => s.try_recv())
@@ -211,18 +239,15 @@ macro_rules! recv_methods {
             /// Whether a receive would find a message now, without waiting. On sockets this
             /// first moves whatever the kernel holds into the socket's queue.
             pub fn readable(&self) -> Result<bool> {
-                match &self.0 {
-                    Inner::Shm(s) => Ok(shm::Pollable::readable(s)),
-                    Inner::Zmtp(s) => zmtp::Pollable::readable(s),
-                }
+                Pollable::readable(self)
             }
         }
 
         impl Pollable for $name {
             fn source(&self) -> Source<'_> {
                 match &self.0 {
-                    Inner::Shm(s) => Source::Shm(s),
-                    Inner::Zmtp(s) => Source::Zmtp(s),
+                    Inner::Shm(s) => s.source(),
+                    Inner::Zmtp(s) => s.source(),
                 }
             }
         }
@@ -250,13 +275,22 @@ facade!(
 recv_methods!(Subscriber);
 
 impl Subscriber {
+    /// Connects to `endpoint` already subscribed to each prefix in `topics` (`&[b""]`: every
+    /// message), so no message published after it returns is dropped for want of a
+    /// subscription. A plain [`connect`](Self::connect) receives nothing until
+    /// [`subscribe`](Self::subscribe), as in ZeroMQ.
+    pub fn connect_with_topics(endpoint: &str, topics: &[&[u8]]) -> Result<Self> {
+        let mut subscriber = Self::connect(endpoint)?;
+        for topic in topics {
+            subscriber.subscribe(topic)?;
+        }
+        Ok(subscriber)
+    }
+
     /// Adds a prefix subscription; an empty prefix matches every message.
     pub fn subscribe(&mut self, prefix: &[u8]) -> Result<()> {
         match &mut self.0 {
-            Inner::Shm(s) => {
-                s.subscribe(prefix);
-                Ok(())
-            }
+            Inner::Shm(s) => s.subscribe(prefix),
             Inner::Zmtp(s) => s.subscribe(prefix),
         }
     }
@@ -289,6 +323,13 @@ impl Requester {
     ) -> Result<A> {
         each!(self, s => s.request(request, timeout))
     }
+
+    /// Gives up the request in flight, so the next `send` is allowed: its reply, if it still
+    /// comes, is never delivered (a second `send` without a reply or an `abandon` is
+    /// `Error::State` on every transport).
+    pub fn abandon(&mut self) {
+        each!(self, s => s.abandon())
+    }
 }
 
 facade!(
@@ -310,88 +351,14 @@ facade!(
 );
 recv_methods!(Puller);
 
-/// A transport's view of a receiving socket, for [`Poller`].
-#[doc(hidden)]
-pub enum Source<'a> {
-    /// A shared-memory socket.
-    Shm(&'a dyn shm::Pollable),
-    /// A ZMTP socket.
-    Zmtp(&'a dyn zmtp::Pollable),
-}
-
-impl Source<'_> {
-    fn readable(&self) -> Result<bool> {
-        match self {
-            Source::Shm(s) => Ok(s.readable()),
-            Source::Zmtp(s) => s.readable(),
-        }
-    }
-}
-
-/// A receiving socket that a [`Poller`] can wait on: [`Subscriber`], [`Requester`],
-/// [`Replier`] and [`Puller`].
-pub trait Pollable {
-    /// The transport-specific socket to wait on.
-    #[doc(hidden)]
-    fn source(&self) -> Source<'_>;
-}
-
-/// Waits on several receiving sockets at once, of any transports, like `zmq_poll`.
-///
-/// A set of one transport is handed to that transport's poller, which sleeps in the kernel
-/// until something arrives ([`shm::Poller`] on the segments' event words, [`zmtp::Poller`] in
-/// `poll(2)`). A set that mixes shm and socket endpoints sleeps in the sockets' `poll(2)` in
-/// slices of [`Poller::MIXED_SLICE`], checking the shm sockets between slices, so an shm
-/// message may wait up to one slice.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Poller;
-
-impl Poller {
-    /// Longest sleep between checks of shm sockets in a mixed set.
-    pub const MIXED_SLICE: Duration = Duration::from_millis(1);
-
-    /// Returns the indices of the sockets that are readable, waiting up to `timeout`
-    /// (`None`: without limit) for one. An empty result means the timeout passed.
-    pub fn poll(sockets: &[&dyn Pollable], timeout: Option<Duration>) -> Result<Vec<usize>> {
-        let sources: Vec<Source<'_>> = sockets.iter().map(|s| s.source()).collect();
-        let mut shm = Vec::new();
-        let mut zmtp = Vec::new();
-        for source in &sources {
-            match source {
-                Source::Shm(s) => shm.push(*s),
-                Source::Zmtp(s) => zmtp.push(*s),
-            }
-        }
-        if zmtp.is_empty() {
-            return shm::Poller::poll(&shm, timeout);
-        }
-        if shm.is_empty() {
-            return zmtp::Poller::poll(&zmtp, timeout);
-        }
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        loop {
-            let mut ready = Vec::new();
-            for (i, source) in sources.iter().enumerate() {
-                if source.readable()? {
-                    ready.push(i);
-                }
-            }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if !ready.is_empty() || left.is_some_and(|l| l.is_zero()) {
-                return Ok(ready);
-            }
-            let slice = left.map_or(Self::MIXED_SLICE, |l| l.min(Self::MIXED_SLICE));
-            zmtp::Poller::poll(&zmtp, Some(slice))?;
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::error::Error;
+    use crate::poller::Poller;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    fn unique(prefix: &str) -> String {
+    pub(crate) fn unique(prefix: &str) -> String {
         static N: AtomicU32 = AtomicU32::new(0);
         format!(
             "{prefix}-{}-{}",
@@ -405,10 +372,7 @@ mod tests {
         assert_eq!(transport_of("shm://a").unwrap(), Transport::Shm);
         assert_eq!(transport_of("tcp://127.0.0.1:1").unwrap(), Transport::Zmtp);
         assert_eq!(transport_of("ipc:///tmp/x.sock").unwrap(), Transport::Zmtp);
-        assert!(matches!(
-            transport_of("inproc://a"),
-            Err(Error::Unsupported(_))
-        ));
+        assert_eq!(transport_of("inproc://a").unwrap(), Transport::Zmtp);
         assert!(matches!(transport_of("udp://a:1"), Err(Error::Endpoint(_))));
     }
 
@@ -474,6 +438,53 @@ mod tests {
     fn patterns_over_ipc() {
         let dir = std::env::temp_dir();
         patterns_over(|what| format!("ipc://{}/{}.sock", dir.display(), unique(what)));
+    }
+
+    /// The timeout convention, the same on every transport: a zero timeout is one attempt
+    /// without waiting (`Timeout` if nothing is there), `try_*` says `WouldBlock`, and a
+    /// timeout too long to represent waits as long as it takes.
+    fn timeouts_over(ep: &str) {
+        let mut puller = Puller::bind(ep).unwrap();
+        assert!(matches!(
+            puller.recv_bytes_timeout(Duration::ZERO),
+            Err(Error::Timeout)
+        ));
+        assert!(matches!(puller.try_recv_bytes(), Err(Error::WouldBlock)));
+        if let Some(shm) = puller.as_shm() {
+            assert!(matches!(
+                shm.recv_with_timeout(Duration::ZERO, |m| m.len()),
+                Err(Error::Timeout)
+            ));
+            assert!(matches!(
+                shm.try_recv_with(|m| m.len()),
+                Err(Error::WouldBlock)
+            ));
+        }
+        let mut pusher = Pusher::connect(ep).unwrap();
+        pusher.send_bytes(b"first").unwrap();
+        assert_eq!(puller.recv_bytes_timeout(Duration::MAX).unwrap(), b"first");
+        pusher.send_bytes(b"second").unwrap();
+        let ready = Poller::poll(&[&puller], Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(ready, vec![0]);
+        assert_eq!(
+            puller.recv_bytes_timeout(Duration::ZERO).unwrap(),
+            b"second"
+        );
+    }
+
+    #[test]
+    fn timeouts_mean_the_same_over_shm() {
+        timeouts_over(&format!("shm://{}", unique("timeouts")));
+    }
+
+    #[test]
+    fn timeouts_mean_the_same_over_ipc() {
+        let dir = std::env::temp_dir();
+        timeouts_over(&format!(
+            "ipc://{}/{}.sock",
+            dir.display(),
+            unique("timeouts")
+        ));
     }
 
     #[test]

@@ -1,12 +1,19 @@
 //! Real ZeroMQ peers for interop tests, installed by the tests themselves on first use
 //! under a file lock (so parallel tests do not race): pyzmq in a venv under
-//! `target/interop-venv` (`python3 -m venv` + `pip install pyzmq`), and zeromq.js with
-//! `npm install zeromq@6` under `target/interop-node`.
+//! `target/interop-venv` (`python3 -m venv` + `pip install pyzmq==`[`PYZMQ_VERSION`]), and
+//! zeromq.js with `npm install zeromq@`[`ZEROMQ_JS_VERSION`] under `target/interop-node`.
+//! Both versions are pinned, so a new upstream release cannot change what CI tests against;
+//! the marker files record the version, so changing a pin reinstalls.
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+
+/// The pyzmq release the interop tests install (libzmq bundled in its wheel).
+pub const PYZMQ_VERSION: &str = "27.3.0";
+/// The zeromq.js release the interop tests install (prebuilt binaries in the npm package).
+pub const ZEROMQ_JS_VERSION: &str = "6.8.0";
 
 /// The workspace's `target/` directory.
 pub fn target_dir() -> PathBuf {
@@ -34,8 +41,10 @@ pub fn pyzmq() -> PyZmq {
     let venv = target_dir().join("interop-venv");
     let venv_python = venv.join("bin").join("python3");
     let lib = target_dir().join("interop-pylib");
-    let venv_ok = venv.join(".pyzmq-ok");
-    let lib_ok = lib.join(".pyzmq-ok");
+    let marker = format!(".pyzmq-{PYZMQ_VERSION}-ok");
+    let venv_ok = venv.join(&marker);
+    let lib_ok = lib.join(&marker);
+    let requirement = format!("pyzmq=={PYZMQ_VERSION}");
     let found = |venv_ok: &Path, lib_ok: &Path| {
         if venv_ok.exists() {
             Some(PyZmq {
@@ -62,7 +71,13 @@ pub fn pyzmq() -> PyZmq {
     }
     let quiet = |c: &mut Command| c.stdout(Stdio::null()).status().is_ok_and(|s| s.success());
     let venv_made = quiet(Command::new("python3").args(["-m", "venv"]).arg(&venv))
-        && quiet(Command::new(&venv_python).args(["-m", "pip", "install", "--quiet", "pyzmq"]));
+        && quiet(Command::new(&venv_python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            &requirement,
+        ]));
     if venv_made {
         fs::write(&venv_ok, b"ok").expect("write marker");
     } else {
@@ -70,7 +85,7 @@ pub fn pyzmq() -> PyZmq {
             Command::new("python3")
                 .args(["-m", "pip", "install", "--quiet", "--target"])
                 .arg(&lib)
-                .arg("pyzmq"),
+                .arg(&requirement),
         );
         assert!(
             ok,
@@ -101,7 +116,7 @@ pub fn spawn_python(script: &str, args: &[&str]) -> Child {
 /// Directory whose `node_modules` holds zeromq.js, installing it on first use.
 pub fn zeromq_js() -> PathBuf {
     let dir = target_dir().join("interop-node");
-    let ok = dir.join(".zeromq-ok");
+    let ok = dir.join(format!(".zeromq-{ZEROMQ_JS_VERSION}-ok"));
     if ok.exists() {
         return dir;
     }
@@ -109,8 +124,16 @@ pub fn zeromq_js() -> PathBuf {
     let lock = File::create(target_dir().join("interop-node.lock")).expect("lock file");
     lock.lock().expect("lock interop-node");
     if !ok.exists() {
+        let package = format!("zeromq@{ZEROMQ_JS_VERSION}");
         let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--silent", "zeromq@6"])
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+                "--save-exact",
+            ])
+            .arg(&package)
             .current_dir(&dir)
             .stdout(Stdio::null())
             .status()

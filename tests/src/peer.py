@@ -1,8 +1,10 @@
 # A pyzmq peer for ringwire's interop tests: peer.py ROLE (bind|connect) ENDPOINT
 # Prints "EP <endpoint>" once bound or connected, then runs ROLE's scenario over the
 # shared payload set and prints "OK" (exit 0) or raises (exit 1). Beyond the socket matrix:
-# "xpub" (against a ringwire XSUB) and "hb-req" (a REQ that heartbeats an idle ringwire REP).
-import sys, time, zmq
+# "xpub" (against a ringwire XSUB), "hb-req" (a REQ that heartbeats an idle ringwire REP),
+# "json-pub" (publishes a dict as compact JSON on "reading") and "json-req" (asks a ringwire
+# JSON service for a sum).
+import json, sys, time, zmq
 
 SIZES = [0, 1, 255, 256, 1 << 20]
 def payload(n):
@@ -12,7 +14,7 @@ PAYLOADS = [payload(n) for n in SIZES]
 role, mode, ep = sys.argv[1], sys.argv[2], sys.argv[3]
 kinds = {"pub": zmq.PUB, "sub": zmq.SUB, "req": zmq.REQ, "rep": zmq.REP, "dealer": zmq.DEALER,
          "router": zmq.ROUTER, "push": zmq.PUSH, "pull": zmq.PULL, "pair": zmq.PAIR,
-         "xpub": zmq.XPUB, "hb-req": zmq.REQ}
+         "xpub": zmq.XPUB, "hb-req": zmq.REQ, "json-pub": zmq.PUB, "json-req": zmq.REQ}
 ctx = zmq.Context()
 s = ctx.socket(kinds[role])
 s.setsockopt(zmq.LINGER, 2000)
@@ -24,10 +26,11 @@ if role == "sub":
     s.setsockopt(zmq.SUBSCRIBE, b"topic")
 mon = None
 if role == "hb-req":
-    # libzmq pings every 50 ms and drops the connection when no PONG (or other traffic)
-    # arrives within 200 ms.
-    s.setsockopt(zmq.HEARTBEAT_IVL, 50)
-    s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 200)
+    # libzmq pings every 100 ms and drops the connection when no PONG (or other traffic)
+    # arrives within 1 s (well above any scheduling delay of a loaded CI machine, well
+    # below the idle time, so only answered PINGs keep the connection).
+    s.setsockopt(zmq.HEARTBEAT_IVL, 100)
+    s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 1000)
     mon = s.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED)
 if mode == "bind":
     s.bind(ep)
@@ -77,9 +80,24 @@ elif role == "xpub":
             if msg != b"\x00topic":
                 raise SystemExit(f"unexpected message to the XPUB {msg!r}")
             break
+elif role == "json-pub":
+    # The dict of tests/tests/codecs.rs, as the seeds' Python peers sent it, until stopped.
+    d = {"sensor": "imu", "seq": 300, "value": -1.25, "ok": True, "tags": ["a", "b"],
+         "offset": -7, "note": None}
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        s.send_multipart([b"other", b"{}"])
+        s.send_multipart([b"reading", json.dumps(d, separators=(",", ":")).encode()])
+        time.sleep(0.01)
+elif role == "json-req":
+    for a, b in [(40, 2), (-1, 1)]:
+        s.send(json.dumps({"a": a, "b": b}).encode())
+        got = json.loads(s.recv())
+        if got != a + b:
+            raise SystemExit(f"sum of {a} and {b}: got {got!r}")
 elif role == "hb-req":
-    # Idle for 1.5 s: the connection survives only if the ringwire side answers PINGs.
-    time.sleep(1.5)
+    # Idle for 3 s: the connection survives only if the ringwire side answers PINGs.
+    time.sleep(3)
     if mon.poll(0):
         raise SystemExit("libzmq dropped the connection: the ringwire peer did not answer PINGs")
     for p in PAYLOADS:

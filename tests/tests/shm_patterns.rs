@@ -6,36 +6,20 @@ mod shm_common;
 
 use std::time::Duration;
 
-use ringwire::Error;
 use ringwire::shm::{
-    FullPolicy, Poller, Publisher, Puller, Pusher, Replier, Requester, ShmOptions, Subscriber,
-    WaitMode,
+    FullPolicy, Publisher, Puller, Pusher, Replier, Requester, ShmOptions, Subscriber, WaitMode,
 };
+use ringwire::{Error, Poller, ProtocolError};
 use ringwire_platform::SegmentError;
 use shm_common::unique;
 
+/// How long a "woken by the peer" test waits before it calls the wake lost: far longer than a
+/// wake takes on a loaded machine, far shorter than a hang (the tests check the outcome, not
+/// the time).
+const WAKE_BOUND: Duration = Duration::from_secs(10);
+
 fn ep(tag: &str) -> String {
     format!("shm://{}", unique(tag))
-}
-
-#[test]
-fn request_reply_round_trip_in_threads() {
-    let ep = ep("rr");
-    let mut rep = Replier::bind(&ep).unwrap();
-    let server = std::thread::spawn(move || {
-        for _ in 0..100 {
-            let q: (u32, String) = rep.recv().unwrap();
-            rep.send(&(q.0 * 2, q.1.to_uppercase())).unwrap();
-        }
-    });
-    let mut req = Requester::connect(&ep).unwrap();
-    for i in 0..100u32 {
-        let a: (u32, String) = req
-            .request(&(i, format!("n{i}")), Duration::from_secs(10))
-            .unwrap();
-        assert_eq!(a, (i * 2, format!("N{i}")));
-    }
-    server.join().unwrap();
 }
 
 #[test]
@@ -48,18 +32,17 @@ fn req_rep_state_rules() {
     assert!(matches!(req.try_recv::<u8>(), Err(Error::State(_))));
     assert!(matches!(rep.send(&1u8), Err(Error::State(_))));
     assert!(matches!(rep.try_recv::<u8>(), Err(Error::WouldBlock)));
-    // A second requester on the same endpoint is refused while the first lives.
-    assert!(matches!(
-        Requester::connect(&ep),
-        Err(Error::Segment(SegmentError::InUse { .. }))
-    ));
-    // A request whose reply comes too late is abandoned; the late reply is not mistaken for
-    // the next one's.
+    // A second requester on the same endpoint gets a client channel of its own.
+    drop(Requester::connect(&ep).unwrap());
+    // A request whose reply comes too late must be abandoned before the next send (as over
+    // tcp/ipc); the late reply is then not mistaken for the next one's.
     req.send(&1u32).unwrap();
     assert!(matches!(
         req.recv_timeout::<u32>(Duration::from_millis(5)),
         Err(Error::Timeout)
     ));
+    assert!(matches!(req.send(&2u32), Err(Error::State(_))));
+    req.abandon();
     req.send(&2u32).unwrap();
     assert_eq!(rep.recv::<u32>().unwrap(), 1);
     rep.send(&100u32).unwrap();
@@ -80,7 +63,13 @@ fn req_rep_state_rules() {
     );
     assert_eq!(rep.recv::<u32>().unwrap(), 4);
     rep.send(&400u32).unwrap();
-    assert_eq!(req.recv::<u32>().unwrap(), 400);
+    // `request` abandoned the request that timed out (as over tcp/ipc): its late reply is
+    // dropped and the next request's reply is the one delivered.
+    assert!(matches!(req.try_recv::<u32>(), Err(Error::State(_))));
+    req.send(&5u32).unwrap();
+    assert_eq!(rep.recv::<u32>().unwrap(), 5);
+    rep.send(&500u32).unwrap();
+    assert_eq!(req.recv::<u32>().unwrap(), 500);
 }
 
 #[test]
@@ -108,9 +97,12 @@ fn push_pull_spreads_work_and_blocks_or_fails_when_full() {
 #[test]
 fn blocked_pusher_resumes_when_a_puller_frees_a_slot() {
     let ep = ep("pp-block");
+    // The liveness re-check is far away, so only the puller's wake can end the wait; a lost
+    // wake fails the test with `Timeout` after WAKE_BOUND instead of hanging it.
     let opts = ShmOptions::new()
         .slot_count(2)
         .wait(WaitMode::Blocking)
+        .full(FullPolicy::BlockFor(WAKE_BOUND))
         .liveness_interval(Duration::from_secs(60));
     let mut push = Pusher::builder().options(opts.clone()).bind(&ep).unwrap();
     push.send(&1u8).unwrap();
@@ -118,7 +110,8 @@ fn blocked_pusher_resumes_when_a_puller_frees_a_slot() {
     let mut pull = Puller::builder().options(opts).connect(&ep).unwrap();
     let t = std::thread::spawn(move || {
         // Blocks (full) until the puller takes one: woken by the puller, not by a timeout.
-        push.send(&3u8).unwrap();
+        let sent = push.send(&3u8);
+        assert!(sent.is_ok(), "the blocked pusher was never woken: {sent:?}");
     });
     std::thread::sleep(Duration::from_millis(20));
     let mut got = vec![pull.recv::<u8>().unwrap()];
@@ -155,7 +148,7 @@ fn zero_copy_loans_and_in_place_receive() {
     // Dropping a loan queues nothing.
     drop(push.loan().unwrap());
     let sum = pull
-        .recv_with(Some(Duration::from_secs(5)), |m| {
+        .recv_with_timeout(Duration::from_secs(5), |m| {
             assert_eq!(m.len(), 1);
             let px = m.payload();
             assert_eq!(px.len(), image);
@@ -168,11 +161,11 @@ fn zero_copy_loans_and_in_place_receive() {
     let ep = format!("{ep}-pub");
     let mut publisher = Publisher::builder().options(opts).bind(&ep).unwrap();
     let mut sub = Subscriber::connect(&ep).unwrap();
-    sub.subscribe(b"");
+    sub.subscribe(b"").unwrap();
     assert!(
         publisher
-            .loan_with(|buf| {
-                buf[..3].copy_from_slice(b"abc");
+            .loan_with(|slot| {
+                slot.write_at(0, b"abc");
                 Some(3)
             })
             .unwrap()
@@ -186,7 +179,7 @@ fn slow_subscriber_counts_exactly_what_it_lost() {
     let ep = ep("lag");
     let mut publisher = Publisher::builder().slot_count(8).bind(&ep).unwrap();
     let mut sub = Subscriber::connect(&ep).unwrap();
-    sub.subscribe(b"");
+    sub.subscribe(b"").unwrap();
     for i in 0..20u32 {
         publisher.send(&i).unwrap();
     }
@@ -207,7 +200,7 @@ fn late_joiners_get_history_and_second_publisher_is_refused() {
         publisher.send(&i).unwrap();
     }
     let mut late = Subscriber::builder().history(3).connect(&ep).unwrap();
-    late.subscribe(b"");
+    late.subscribe(b"").unwrap();
     assert_eq!(late.try_recv::<u32>().unwrap(), 7);
     assert_eq!(late.try_recv::<u32>().unwrap(), 8);
     assert_eq!(late.try_recv::<u32>().unwrap(), 9);
@@ -226,7 +219,7 @@ fn poller_reports_the_readable_sockets() {
     let mut p1 = Publisher::bind(&e1).unwrap();
     let mut push = Pusher::bind(&e2).unwrap();
     let mut s1 = Subscriber::connect(&e1).unwrap();
-    s1.subscribe(b"");
+    s1.subscribe(b"").unwrap();
     let pull = Puller::connect(&e2).unwrap();
     assert!(
         Poller::poll(&[&s1, &pull], Some(Duration::from_millis(5)))
@@ -267,7 +260,10 @@ fn wrong_endpoints_and_patterns_are_clear_errors() {
     let e = ep("kind");
     let _push = Pusher::bind(&e).unwrap();
     let err = Subscriber::connect(&e).unwrap_err();
-    assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+    assert!(
+        matches!(err, Error::Protocol(ProtocolError::Open { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("PUB/SUB"));
 }
 
@@ -320,6 +316,7 @@ fn loans_wait_for_room_per_the_full_policy() {
     let e2 = ep("loan-block");
     let opts = ShmOptions::new()
         .slot_count(2)
+        .full(FullPolicy::BlockFor(WAKE_BOUND))
         .liveness_interval(Duration::from_secs(60));
     let mut push = Pusher::builder().options(opts).bind(&e2).unwrap();
     let mut pull = Puller::connect(&e2).unwrap();
@@ -329,8 +326,15 @@ fn loans_wait_for_room_per_the_full_policy() {
         l.commit(1).unwrap();
     }
     let t = std::thread::spawn(move || {
-        // Full: blocks until the puller takes one and wakes it.
-        let mut l = push.loan().unwrap();
+        // Full: blocks until the puller takes one and wakes it (a lost wake ends in Timeout
+        // after WAKE_BOUND and fails the test).
+        let loan = push.loan();
+        assert!(
+            loan.is_ok(),
+            "the blocked loan was never woken: {:?}",
+            loan.err()
+        );
+        let mut l = loan.unwrap();
         l[0] = 2;
         l.commit(1).unwrap();
     });
@@ -362,20 +366,28 @@ fn every_sender_has_a_zero_copy_loan() {
     let e = ep("loan-rr");
     let mut rep = Replier::bind(&e).unwrap();
     let mut req = Requester::connect(&e).unwrap();
-    req.loan_with(|buf| {
-        buf[..2].copy_from_slice(b"hi");
-        Some(2)
-    })
-    .unwrap();
+    // Every loan_with answers the same: Ok(true) sent, Ok(false) withdrawn by the fill.
+    assert!(!req.loan_with(|_| None).unwrap(), "a withdrawn request");
+    assert!(matches!(rep.try_recv_bytes(), Err(Error::WouldBlock)));
+    assert!(
+        req.loan_with(|buf| {
+            buf[..2].copy_from_slice(b"hi");
+            Some(2)
+        })
+        .unwrap()
+    );
     assert_eq!(rep.recv_bytes().unwrap(), b"hi");
-    rep.loan_with(|buf| {
-        buf[..3].copy_from_slice(b"hey");
-        Some(3)
-    })
-    .unwrap();
+    // A withdrawn reply is still owed: the next one goes out.
+    assert!(!rep.loan_with(|_| None).unwrap(), "a withdrawn reply");
+    assert!(matches!(req.try_recv_bytes(), Err(Error::WouldBlock)));
+    assert!(
+        rep.loan_with(|buf| {
+            buf[..3].copy_from_slice(b"hey");
+            Some(3)
+        })
+        .unwrap()
+    );
     assert_eq!(req.recv_bytes().unwrap(), b"hey");
-    // A fill that declines on REQ/REP is an error (the request stays unsent).
-    assert!(matches!(req.loan_with(|_| None), Err(Error::State(_))));
 
     let e = ep("loan-push");
     let mut push = Pusher::bind(&e).unwrap();
@@ -414,7 +426,7 @@ fn image_sized_request_and_reply_round_trip_through_loans() {
         assert_eq!(filled, 1);
         // The replier reads the request in place and answers with a checksum-stamped image.
         let sum = rep
-            .recv_with(None, |m| {
+            .recv_with(|m| {
                 let p = m.payload();
                 assert_eq!(p.len(), image);
                 p.iter().map(|&b| u64::from(b)).sum::<u64>()
@@ -427,7 +439,7 @@ fn image_sized_request_and_reply_round_trip_through_loans() {
         })
         .unwrap();
         let (got_sum, tail_ok) = req
-            .recv_with(None, |m| {
+            .recv_with(|m| {
                 let p = m.payload();
                 let sum = u64::from_le_bytes(p[..8].try_into().unwrap());
                 (sum, p.len() == image && p[8..].iter().all(|&b| b == round))
@@ -471,4 +483,44 @@ fn slot_count_defaults_per_pattern() {
         push.send_bytes(&[i]).unwrap();
     }
     assert!(matches!(push.send_bytes(&[64]), Err(Error::WouldBlock)));
+}
+
+/// `slot_size` is the one-frame message a user can send on every pattern: the library adds its
+/// frame header (and REQ/REP's request-id frame) on top, and `max_message_size` says so.
+#[test]
+fn slot_size_is_the_payload_a_user_can_send() {
+    const N: usize = 1000;
+    let opts = ShmOptions::new().slot_size(N).slot_count(4);
+    let exact = vec![7u8; N];
+    let over = vec![7u8; N + 1];
+    let too_large = |r: ringwire::Result<()>| matches!(r, Err(Error::TooLarge { .. }));
+
+    let e = ep("size-ps");
+    let mut publisher = Publisher::builder().options(opts.clone()).bind(&e).unwrap();
+    let mut sub = Subscriber::connect(&e).unwrap();
+    sub.subscribe(b"").unwrap();
+    assert_eq!(publisher.max_message_size(), N);
+    publisher.send_bytes(&exact).unwrap();
+    assert!(too_large(publisher.send_bytes(&over)));
+    assert_eq!(sub.recv_bytes().unwrap(), exact);
+
+    let e = ep("size-pp");
+    let mut push = Pusher::builder().options(opts.clone()).bind(&e).unwrap();
+    let mut pull = Puller::connect(&e).unwrap();
+    assert_eq!(push.max_message_size(), N);
+    push.send_bytes(&exact).unwrap();
+    assert_eq!(pull.recv_bytes().unwrap(), exact);
+    assert!(too_large(push.send_bytes(&over)));
+
+    let e = ep("size-rr");
+    let mut rep = Replier::builder().options(opts).bind(&e).unwrap();
+    let mut req = Requester::connect(&e).unwrap();
+    assert_eq!(req.max_message_size(), N);
+    assert_eq!(rep.max_message_size(), N);
+    assert!(too_large(req.send_bytes(&over)));
+    req.send_bytes(&exact).unwrap();
+    assert_eq!(rep.recv_bytes().unwrap(), exact);
+    assert!(too_large(rep.send_bytes(&over)));
+    rep.send_bytes(&exact).unwrap();
+    assert_eq!(req.recv_bytes().unwrap(), exact);
 }

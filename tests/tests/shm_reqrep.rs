@@ -50,3 +50,16 @@ fn requester_may_start_first_and_bind() {
     rep.kill();
     shm_common::unlink(&ep);
 }
+
+#[test]
+fn a_requester_past_the_client_limit_is_told_the_limit() {
+    use ringwire::shm::{Replier, Requester};
+    let ep = format!("shm://{}", unique("rr-second"));
+    let _rep = Replier::builder().max_clients(1).bind(&ep).unwrap();
+    let _first = Requester::connect(&ep).unwrap();
+    let second = Requester::connect(&ep).unwrap_err();
+    let text = second.to_string();
+    assert!(text.contains("held by a live requester"), "{text}");
+    assert!(text.contains("max_clients"), "{text}");
+    assert!(!text.contains("only one process may bind"), "{text}");
+}

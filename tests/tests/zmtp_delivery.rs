@@ -58,7 +58,7 @@ fn message(i: u32, size: usize) -> Vec<u8> {
 
 #[test]
 fn an_idle_publisher_still_delivers_the_tail_of_a_burst() {
-    watchdog(120);
+    let _watchdog = watchdog(120);
     for ep in transports("tail") {
         let mut publisher = Pub::builder()
             .hwm_policy(HwmPolicy::Block)
@@ -82,7 +82,7 @@ fn an_idle_publisher_still_delivers_the_tail_of_a_burst() {
 
 #[test]
 fn flush_waits_until_the_kernel_took_everything() {
-    watchdog(120);
+    let _watchdog = watchdog(120);
     for ep in transports("flush") {
         let mut publisher = Pub::builder()
             .send_hwm(1 << 20)

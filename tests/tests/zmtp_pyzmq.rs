@@ -10,54 +10,54 @@ use ringwire_tests::watchdog;
 
 #[test]
 fn pub_to_sub() {
-    watchdog(240);
+    let _watchdog = watchdog(240);
     run(Peer::Python, Case::PubToSub);
 }
 
 #[test]
 fn sub_from_pub() {
-    watchdog(240);
+    let _watchdog = watchdog(240);
     run(Peer::Python, Case::SubFromPub);
 }
 
 #[test]
 fn req_to_rep() {
-    watchdog(240);
+    let _watchdog = watchdog(240);
     run(Peer::Python, Case::ReqToRep);
 }
 
 #[test]
 fn rep_from_req() {
-    watchdog(240);
+    let _watchdog = watchdog(240);
     run(Peer::Python, Case::RepFromReq);
 }
 
 #[test]
 fn dealer_to_router() {
-    watchdog(240);
+    let _watchdog = watchdog(240);
     run(Peer::Python, Case::DealerToRouter);
 }
 
 #[test]
 fn router_from_dealer() {
-    watchdog(240);
+    let _watchdog = watchdog(240);
     run(Peer::Python, Case::RouterFromDealer);
 }
 
 #[test]
 fn push_to_pull() {
-    watchdog(240);
+    let _watchdog = watchdog(240);
     run(Peer::Python, Case::PushToPull);
 }
 
 #[test]
 fn pull_from_push() {
-    watchdog(240);
+    let _watchdog = watchdog(240);
     run(Peer::Python, Case::PullFromPush);
 }
 
 #[test]
 fn pair() {
-    watchdog(240);
+    let _watchdog = watchdog(240);
     run(Peer::Python, Case::Pair);
 }

@@ -18,7 +18,7 @@ fn start(role: &str, mode: &str, ep: &str) -> PeerProcess {
 
 #[test]
 fn xpub_serves_a_pyzmq_sub() {
-    watchdog(120);
+    let _watchdog = watchdog(120);
     for ep in transports("xpub") {
         let mut xpub = XPub::bind(&ep).expect("bind");
         let ep = xpub.bound_endpoints()[0].to_string();
@@ -50,7 +50,7 @@ fn xpub_serves_a_pyzmq_sub() {
 
 #[test]
 fn xsub_subscribes_to_a_pyzmq_xpub() {
-    watchdog(120);
+    let _watchdog = watchdog(120);
     for ep in ["tcp://127.0.0.1:*".to_string(), unique_ipc("xsub")] {
         let peer = start("xpub", "bind", &ep);
         let mut xsub = XSub::connect(&peer.ep).expect("connect");
@@ -72,14 +72,14 @@ fn xsub_subscribes_to_a_pyzmq_xpub() {
 
 #[test]
 fn an_idle_ringwire_socket_answers_libzmq_heartbeats() {
-    watchdog(120);
+    let _watchdog = watchdog(120);
     for ep in transports("hb-rep") {
         let mut rep = Rep::bind(&ep).expect("bind");
         let ep = rep.bound_endpoints()[0].to_string();
         let peer = start("hb-req", "connect", &ep);
-        // The owner is away (not in any call) while libzmq pings every 50 ms and would drop
-        // the connection after 200 ms of silence: the driver thread must answer.
-        std::thread::sleep(Duration::from_millis(2000));
+        // The owner is away (not in any call) while libzmq pings every 100 ms and would drop
+        // the connection after 1 s of silence: the driver thread must answer.
+        std::thread::sleep(Duration::from_millis(3500));
         for n in SIZES {
             let q = rep.recv_bytes_timeout(T).expect("request after idle");
             assert_eq!(q, payload(n));
@@ -92,18 +92,20 @@ fn an_idle_ringwire_socket_answers_libzmq_heartbeats() {
 
 #[test]
 fn ringwire_heartbeats_keep_a_libzmq_connection() {
-    watchdog(120);
+    let _watchdog = watchdog(120);
     for ep in ["tcp://127.0.0.1:*".to_string(), unique_ipc("hb-req")] {
         let peer = start("rep", "bind", &ep);
         let mut req = Req::builder()
-            .heartbeat(Duration::from_millis(50), Duration::from_millis(200))
+            // The timeout is far above any scheduling delay of a loaded machine and far
+            // below the idle time: only PONGs keep the connection.
+            .heartbeat(Duration::from_millis(100), Duration::from_millis(1000))
             .connect(&peer.ep)
             .expect("connect");
         let events = req.monitor();
         req.wait_for_peers(1, T).expect("connected");
-        // Idle for 1.5 s: libzmq answers our PINGs with PONGs, so the heartbeat timeout
+        // Idle for 3 s: libzmq answers our PINGs with PONGs, so the heartbeat timeout
         // never fires.
-        std::thread::sleep(Duration::from_millis(1500));
+        std::thread::sleep(Duration::from_millis(3000));
         // Checked before the exchange: the peer exits (a disconnect) once it has echoed.
         let stats = req.stats();
         assert_eq!(stats.idle_timeouts, 0, "{stats:?}");

@@ -84,7 +84,7 @@ fn serve_until(rep: &mut Rep, done: impl Fn(&Rep) -> bool) -> usize {
 
 #[test]
 fn bad_peers_are_cut_off_and_counted_while_good_ones_are_served() {
-    watchdog(60);
+    let _watchdog = watchdog(60);
     let mut rep = Rep::builder()
         .handshake_timeout(Duration::from_millis(300))
         .bind("tcp://127.0.0.1:0")
@@ -147,7 +147,7 @@ fn bad_peers_are_cut_off_and_counted_while_good_ones_are_served() {
 
 #[test]
 fn a_thousand_connections_at_once() {
-    watchdog(120);
+    let _watchdog = watchdog(120);
     let mut rep = Rep::builder()
         .max_connections(50)
         .handshake_timeout(Duration::from_millis(500))
@@ -179,7 +179,7 @@ fn a_thousand_connections_at_once() {
 
 #[test]
 fn idle_peers_time_out() {
-    watchdog(60);
+    let _watchdog = watchdog(60);
     let mut rep = Rep::builder()
         .idle_timeout(Duration::from_millis(200))
         .bind("tcp://127.0.0.1:0")
@@ -195,7 +195,7 @@ fn idle_peers_time_out() {
 
 #[test]
 fn heartbeats_answer_pings_and_drop_silent_peers() {
-    watchdog(60);
+    let _watchdog = watchdog(60);
     let mut rep = Rep::builder()
         .heartbeat(Duration::from_millis(50), Duration::from_millis(300))
         .bind("tcp://127.0.0.1:0")
@@ -224,7 +224,7 @@ fn heartbeats_answer_pings_and_drop_silent_peers() {
 
 #[test]
 fn req_reconnects_after_rep_restarts() {
-    watchdog(60);
+    let _watchdog = watchdog(60);
     let ep = unique_ipc("restart");
     let mut req = Req::builder()
         .reconnect(Duration::from_millis(20), Duration::from_millis(200))
@@ -252,7 +252,7 @@ fn req_reconnects_after_rep_restarts() {
 
 #[test]
 fn subscriptions_are_resent_after_the_publisher_restarts() {
-    watchdog(60);
+    let _watchdog = watchdog(60);
     let ep = unique_ipc("resub");
     let mut sub = Sub::builder()
         .reconnect(Duration::from_millis(20), Duration::from_millis(200))
@@ -275,7 +275,7 @@ fn subscriptions_are_resent_after_the_publisher_restarts() {
 
 #[test]
 fn ipc_socket_files_stale_live_and_removed() {
-    watchdog(60);
+    let _watchdog = watchdog(60);
     let ep = unique_ipc("stale");
     let path = ep.strip_prefix("ipc://").unwrap().to_string();
     // A stale file: a listener that went away without removing it.
@@ -289,8 +289,52 @@ fn ipc_socket_files_stale_live_and_removed() {
 }
 
 #[test]
+fn ipc_bind_never_removes_what_is_not_its_socket() {
+    use std::os::unix::fs::FileTypeExt;
+    let _watchdog = watchdog(60);
+    // A regular file at the path survives, and the bind fails with a clear error.
+    let ep = unique_ipc("file");
+    let path = ep.strip_prefix("ipc://").unwrap().to_string();
+    std::fs::write(&path, b"data\n").unwrap();
+    match Rep::bind(&ep) {
+        Err(Error::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists, "{e}");
+            assert!(e.to_string().contains("not a socket"), "{e}");
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("bound over a regular file"),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), b"data\n");
+    std::fs::remove_file(&path).unwrap();
+    // A directory too.
+    std::fs::create_dir(&path).unwrap();
+    assert!(matches!(Rep::bind(&ep), Err(Error::Io(_))));
+    assert!(std::path::Path::new(&path).is_dir());
+    std::fs::remove_dir(&path).unwrap();
+    // A listener whose socket file was replaced by someone else leaves the new file.
+    let rep = Rep::bind(&ep).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let other = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    drop(rep);
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(
+        meta.file_type().is_socket(),
+        "the other listener's socket was removed"
+    );
+    drop(other);
+    std::fs::remove_file(&path).unwrap();
+    // Likewise when a regular file took its place.
+    let rep = Rep::bind(&ep).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, b"mine").unwrap();
+    drop(rep);
+    assert_eq!(std::fs::read(&path).unwrap(), b"mine");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
 fn zmtp_3_0_subscribers_and_publishers_use_subscription_messages() {
-    watchdog(60);
+    let _watchdog = watchdog(60);
     // A 3.0 subscriber subscribes with a `\x01prefix` message.
     let ep = unique_ipc("v30sub");
     let mut publisher = Pub::bind(&ep).unwrap();
@@ -348,7 +392,7 @@ fn zmtp_3_0_subscribers_and_publishers_use_subscription_messages() {
 
 #[test]
 fn pub_drops_and_counts_at_the_high_water_mark() {
-    watchdog(60);
+    let _watchdog = watchdog(60);
     let ep = unique_ipc("hwm");
     let mut publisher = Pub::builder().send_hwm(4).bind(&ep).unwrap();
     let mut sub = Sub::connect(&ep).unwrap();
@@ -367,4 +411,83 @@ fn pub_drops_and_counts_at_the_high_water_mark() {
         sent += 1;
     }
     assert!(sent > 4);
+}
+
+#[test]
+fn recv_into_takes_the_body_into_the_callers_buffer() {
+    let _watchdog = watchdog(60);
+    let mut rep = Rep::bind("tcp://127.0.0.1:0").unwrap();
+    let ep = rep.bound_endpoints()[0].to_string();
+    let mut req = Req::connect(&ep).unwrap();
+    let mut buf = [0u8; 64];
+    for round in 0..3u8 {
+        req.send_bytes(&[b'q', round]).unwrap();
+        let n = rep.recv_into_timeout(&mut buf, T).unwrap();
+        assert_eq!(&buf[..n], &[b'q', round]);
+        rep.send_bytes(&[b'a', round, 0, 0]).unwrap();
+        let n = req.recv_into_timeout(&mut buf, T).unwrap();
+        assert_eq!(&buf[..n], &[b'a', round, 0, 0]);
+    }
+    // Too small a buffer: an error, and the message stays for a larger one.
+    req.send_bytes(&[5u8; 40]).unwrap();
+    let mut small = [0u8; 8];
+    let err = rep.recv_into_timeout(&mut small, T).unwrap_err();
+    assert!(
+        matches!(err, Error::TooLarge { size: 40, limit: 8 }),
+        "{err}"
+    );
+    assert_eq!(rep.recv_into_timeout(&mut buf, T).unwrap(), 40);
+    rep.send_bytes(b"ok").unwrap();
+    assert_eq!(req.recv_bytes_timeout(T).unwrap(), b"ok");
+    // Subscribers too, and `try_recv_into` when nothing is there.
+    let mut publisher = Pub::bind("tcp://127.0.0.1:0").unwrap();
+    let mut sub = Sub::connect(&publisher.bound_endpoints()[0].to_string()).unwrap();
+    sub.subscribe(b"t").unwrap();
+    publisher.wait_for_subscribers(1, T).unwrap();
+    assert!(matches!(
+        sub.try_recv_into(&mut buf),
+        Err(Error::WouldBlock)
+    ));
+    publisher.send_multipart(&[b"t", b"body"]).unwrap();
+    let n = sub.recv_into_timeout(&mut buf, T).unwrap();
+    assert_eq!(&buf[..n], b"body");
+}
+
+#[test]
+fn send_hwm_zero_means_no_limit() {
+    use ringwire::zmtp::{Pull, Push};
+    let _watchdog = watchdog(60);
+    let mut push = Push::builder()
+        .send_hwm(0)
+        .send_timeout(T)
+        .bind("tcp://127.0.0.1:0")
+        .unwrap();
+    let ep = push.bound_endpoints()[0].to_string();
+    let mut pull = Pull::builder().recv_hwm(10).connect(&ep).unwrap();
+    push.wait_for_peers(1, T).unwrap();
+    // Far more than the default HWM (1000) while the puller reads nothing.
+    for i in 0..5000u32 {
+        push.send_bytes(&i.to_be_bytes()).unwrap();
+    }
+    let mut publisher = Pub::builder()
+        .send_hwm(0)
+        .bind("tcp://127.0.0.1:0")
+        .unwrap();
+    let mut sub = Sub::builder()
+        .recv_hwm(10)
+        .connect(&publisher.bound_endpoints()[0].to_string())
+        .unwrap();
+    sub.subscribe(b"").unwrap();
+    publisher.wait_for_subscribers(1, T).unwrap();
+    for i in 0..5000u32 {
+        publisher.send_bytes(&i.to_be_bytes()).unwrap();
+    }
+    assert_eq!(publisher.stats().dropped_hwm, 0);
+    let mut buf = [0u8; 4];
+    for i in 0..5000u32 {
+        assert_eq!(pull.recv_into_timeout(&mut buf, T).unwrap(), 4);
+        assert_eq!(u32::from_be_bytes(buf), i);
+        assert_eq!(sub.recv_into_timeout(&mut buf, T).unwrap(), 4);
+        assert_eq!(u32::from_be_bytes(buf), i);
+    }
 }

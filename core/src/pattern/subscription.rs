@@ -113,8 +113,38 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> Subscriptions<S> {
     }
 
     /// Whether `topic` starts with any subscribed prefix.
+    #[inline]
     pub fn matches(&self, topic: &[u8]) -> bool {
         self.iter().any(|p| topic.starts_with(p))
+    }
+
+    /// Whether `prefix` itself is subscribed (at least once).
+    pub fn contains(&self, prefix: &[u8]) -> bool {
+        self.find(prefix).is_some()
+    }
+
+    /// The length of the longest subscribed prefix: how much of a topic [`matches`]
+    /// (Self::matches) can look at, so a reader copies no more of it than that.
+    pub fn longest(&self) -> usize {
+        self.iter().map(<[u8]>::len).max().unwrap_or(0)
+    }
+
+    /// The same subscriptions over other (typically larger) storage, for a host that grows
+    /// its arena instead of refusing a subscription; `Full` if they do not fit in it.
+    pub fn moved_to<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        mut storage: T,
+    ) -> Result<Subscriptions<T>, Full> {
+        let used = &self.storage.as_ref()[..self.used];
+        storage
+            .as_mut()
+            .get_mut(..self.used)
+            .ok_or(Full)?
+            .copy_from_slice(used);
+        Ok(Subscriptions {
+            storage,
+            used: self.used,
+        })
     }
 }
 
@@ -148,5 +178,23 @@ mod tests {
         assert!(s.cancel(b"0123456789"));
         assert_eq!(s.used_bytes(), 0);
         assert_eq!(s.subscribe(b"x"), Ok(true));
+    }
+
+    #[test]
+    fn longest_contains_and_moving_to_more_storage() {
+        let mut s = Subscriptions::new([0u8; 16]);
+        assert_eq!(s.longest(), 0);
+        s.subscribe(b"abc").unwrap();
+        s.subscribe(b"abc").unwrap();
+        assert!(s.contains(b"abc") && !s.contains(b"ab"));
+        assert_eq!(s.longest(), 3);
+        assert_eq!(s.subscribe(b"0123456789"), Err(Full));
+        assert!(s.moved_to([0u8; 4]).is_err());
+        let mut big = s.moved_to([0u8; 64]).unwrap();
+        assert_eq!(big.subscribe(b"0123456789"), Ok(true));
+        assert_eq!(big.longest(), 10);
+        assert!(!big.cancel(b"abc"), "the count moved too");
+        assert!(big.cancel(b"abc"));
+        assert!(!big.contains(b"abc"));
     }
 }

@@ -2,9 +2,13 @@
 //!
 //! The writer never waits for readers: it overwrites the oldest slot. A reader that falls more
 //! than a ring's worth behind learns exactly how many messages it lost ([`RecvError::Lagged`],
-//! the idea of embassy-sync's `PubSubChannel` and tokio's `broadcast`) and resumes at the oldest
-//! message still held. Readers keep no shared state, so any number can attach, and a dead reader
-//! costs nothing.
+//! the idea of embassy-sync's `PubSubChannel` and tokio's `broadcast`) and resumes where its
+//! [`LagPolicy`] says: by default half a ring behind the newest message
+//! ([`LagPolicy::HalfRing`]), so a reader slower than the writer keeps delivering about its own
+//! share of the messages. Resuming at the oldest message still held ([`LagPolicy::Oldest`])
+//! puts it on the very slot the writer overwrites next: at twice the reader's rate it would be
+//! overrun again at once and deliver a few percent. Readers keep no shared state, so any number
+//! can attach, and a dead reader costs nothing.
 //!
 //! # Algorithm
 //!
@@ -26,17 +30,17 @@
 //! A late joiner can start at the next message ([`Start::Next`]) or up to `n` messages back
 //! ([`Start::Latest`]), as far as the ring still holds them.
 //!
-//! Zero copy: [`Writer::loan`] lends the next slot's bytes in place. Readers racing with the
-//! writer may still be copying the previous occupant of that slot: the loan marks the slot odd
-//! first, so their copies are discarded, but their relaxed loads then race with the loan's plain
-//! writes — the classic seqlock caveat that Rust's memory model does not yet bless (as for
-//! crossbeam's `AtomicCell` fallback); readers never act on such bytes. Use `try_send` where that
-//! matters. [`Reader::try_borrow`] gives an in-place [`Borrowed`] view read with relaxed atomics,
-//! validated by [`Borrowed::finish`].
+//! Zero copy: [`Writer::loan`] lends the next slot in place. Readers racing with the writer may
+//! still be copying the previous occupant of that slot: the loan marks the slot odd first, so
+//! their copies are discarded. Because they copy with relaxed atomic loads while the loan is
+//! written, the loan never exposes `&mut [u8]` (a plain write racing an atomic read is a data
+//! race): it is written through [`Loan::write_at`] / [`SlotWriter`], relaxed atomic word stores
+//! like `try_send`'s own copy. [`Reader::try_borrow`] gives an in-place [`Borrowed`] view read
+//! with relaxed atomics, validated by [`Borrowed::finish`].
 //!
 //! ```
 //! use ringwire_core::region::LocalRegion;
-//! use ringwire_core::ring::broadcast::{Broadcast, Start};
+//! use ringwire_core::ring::broadcast::{Broadcast, LagPolicy, Start};
 //! use ringwire_core::ring::RecvError;
 //! use ringwire_core::segment::{Creator, RingConfig};
 //!
@@ -45,16 +49,28 @@
 //! let ring = Broadcast::create(&region, config, Creator::default()).unwrap();
 //! let mut writer = ring.writer(1).unwrap();
 //! let mut reader = ring.reader(Start::Next);
+//! let mut oldest = ring.reader_with(Start::Next, LagPolicy::Oldest);
 //! for i in 0..6u8 {
 //!     let _ = writer.try_send(&[i; 3]).unwrap();
 //! }
 //! let mut buf = [0u8; 32];
-//! // 6 messages into 4 slots: the first 2 were overwritten.
-//! assert_eq!(reader.try_recv(&mut buf), Err(RecvError::Lagged(2)));
+//! // 6 messages into 4 slots: the first 2 were overwritten. By default a lagging reader
+//! // resumes half a ring behind the newest (message 4), skipping 4 ...
+//! assert_eq!(reader.try_recv(&mut buf), Err(RecvError::Lagged(4)));
 //! assert_eq!(reader.try_recv(&mut buf), Ok(3));
+//! assert_eq!(&buf[..3], &[4, 4, 4]);
+//! // ... while `LagPolicy::Oldest` resumes at the oldest message held (message 2).
+//! assert_eq!(oldest.try_recv(&mut buf), Err(RecvError::Lagged(2)));
+//! assert_eq!(oldest.try_recv(&mut buf), Ok(3));
 //! assert_eq!(&buf[..3], &[2, 2, 2]);
+//! // Zero copy: fill the next slot in place (relaxed atomic word stores), then publish.
+//! let mut loan = writer.loan();
+//! loan.write_at(0, b"in place");
+//! let _ = loan.commit(8).unwrap();
 //! ```
 #![allow(unsafe_code)]
+
+use core::marker::PhantomData;
 
 use crate::region::Region;
 use crate::segment::{
@@ -96,10 +112,123 @@ pub enum Start {
     Latest(u64),
 }
 
+/// Where a reader resumes after it lagged (the writer overwrote messages it had not read).
+///
+/// With the writer `k` times faster than the reader, a reader that resumes `b` messages behind
+/// the newest reads for about `(capacity - b) / (k - 1)` receives before the writer reaches it
+/// again, so under sustained overload [`HalfRing`](Self::HalfRing) and
+/// [`Newest`](Self::Newest) deliver about `1/k` of the messages (half of them at 2x overload;
+/// `core/tests/rings.rs` checks this step by step). [`Oldest`](Self::Oldest) leaves no slack:
+/// the writer overwrites the resumed-at slot next, and each receive reports a new lag, so it
+/// delivers a few percent at most. When the writer pauses instead (bursts, or a writer and a
+/// reader taking turns on one core), the more history a reader resumes with, the more it reads
+/// before the ring runs dry: `Oldest` then delivers most, `Newest` least. `HalfRing` is the
+/// default because it does well in both regimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum LagPolicy {
+    /// Resume at the newest complete message: the least stale data, the longest gap.
+    Newest,
+    /// Resume half a ring behind the newest message (the default): it keeps half a ring of the
+    /// most recent history and half a ring of slack before the writer catches up again.
+    #[default]
+    HalfRing,
+    /// Resume at the oldest message still held: the fewest messages skipped now, but the writer
+    /// overwrites that slot next, so a reader that is slower than the writer lags again at once.
+    Oldest,
+}
+
+impl LagPolicy {
+    /// The position a lagging reader resumes at, given the shared `head` and the capacity;
+    /// never before `head - cap + 1` (the writer may be overwriting `head - cap`), except for
+    /// [`Oldest`](Self::Oldest) on a plain overrun (`exact`), which resumes at `head - cap`
+    /// as the ring's oldest slot.
+    fn resume_at(self, head: u64, cap: u64, exact: bool) -> u64 {
+        let back = match self {
+            Self::Newest => 1,
+            Self::HalfRing => cap / 2,
+            Self::Oldest if exact => cap,
+            Self::Oldest => cap.saturating_sub(1),
+        };
+        // At most `cap - 1` back (a ring of one slot resumes at `head`).
+        let back = if exact {
+            back
+        } else {
+            back.min(cap.saturating_sub(1))
+        };
+        head.wrapping_sub(back)
+    }
+}
+
 impl<R: Region> Broadcast<R> {
     /// Creates a broadcast segment in `region`.
     pub fn create(region: R, config: RingConfig, creator: Creator) -> Result<Self, CreateError> {
         Segment::create(region, RingKind::Broadcast, config, creator).map(|seg| Self { seg })
+    }
+
+    /// Creates a broadcast segment with a table of `subscribers` reader entries after the slots
+    /// (see [`Reader::register`]): readers that register publish their cursors there, so the
+    /// writer can count them ([`subscribers`](Self::subscribers)) and avoid overwriting what a
+    /// live one has not read ([`Writer::try_send_lossless`]). The region needs
+    /// [`RingConfig::required_len_with_subscribers`] bytes.
+    pub fn create_with_subscribers(
+        region: R,
+        config: RingConfig,
+        creator: Creator,
+        subscribers: u32,
+    ) -> Result<Self, CreateError> {
+        Segment::create_with_subscribers(region, RingKind::Broadcast, config, creator, subscribers)
+            .map(|seg| Self { seg })
+    }
+
+    /// Number of registered readers (entries of the subscriber table with an owner, live or
+    /// not: see [`reclaim_subscribers`](Self::reclaim_subscribers)).
+    pub fn subscribers(&self) -> u32 {
+        (0..self.seg.subscriber_entries())
+            .filter(|&i| self.seg.subscriber_entry(i).1.load(Ordering::Relaxed) != 0)
+            .count() as u32
+    }
+
+    /// Frees the subscriber entries whose owners are dead by `is_alive`; returns how many.
+    ///
+    /// Safe: an entry only tells the writer how far a reader got, so a wrong verdict makes a
+    /// lossless writer overwrite what that reader had not read (it sees a counted loss), never
+    /// aliases memory.
+    pub fn reclaim_subscribers(&self, is_alive: impl Fn(u32) -> bool) -> u32 {
+        let mut freed = 0;
+        for i in 0..self.seg.subscriber_entries() {
+            let owner = self.seg.subscriber_entry(i).1;
+            let holder = owner.load(Ordering::Relaxed);
+            if holder != 0
+                && !is_alive(holder)
+                && owner
+                    .compare_exchange(holder, 0, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                freed += 1;
+            }
+        }
+        freed
+    }
+
+    /// The owner of a registered reader that has not read message `head - capacity` yet (the
+    /// one writing position `head` would overwrite), if any.
+    fn blocking_reader(&self, head: u64) -> Option<u32> {
+        let cap = self.seg.capacity();
+        (0..self.seg.subscriber_entries()).find_map(|i| {
+            let (cursor, owner) = self.seg.subscriber_entry(i);
+            let holder = owner.load(Ordering::Relaxed);
+            if holder == 0 {
+                return None;
+            }
+            // SYNC: Acquire pairs with the reader's Release store of its cursor, made after it
+            // finished with the slots before it: what it no longer reads may be overwritten.
+            let cursor = cursor.load(Ordering::Acquire);
+            let behind = head.wrapping_sub(cursor);
+            // A cursor ahead of `head` (a reader one past it for a moment, or garbage) blocks
+            // nothing; one a ring or more behind would lose message `head - cap`.
+            ((behind as i64) >= cap as i64).then_some(holder)
+        })
     }
 
     /// Opens the broadcast segment in `region`, expecting `config`.
@@ -132,6 +261,18 @@ impl<R: Region> Broadcast<R> {
         })
     }
 
+    /// Frees the writer claim if its holder is dead by `is_alive`; returns whether it did.
+    ///
+    /// Safe, unlike [`Segment::reclaim_writer`]: a broadcast writer touches the ring only through
+    /// atomics (stamps, `head`, racy payload words; its loan never hands out `&mut [u8]`), so a
+    /// wrong verdict lets two writers interleave garbage that readers see as torn or lost
+    /// messages, but no memory is aliased.
+    pub fn reclaim_writer(&self, is_alive: impl Fn(u32) -> bool) -> bool {
+        // SAFETY: see above: on a broadcast segment the writer claim guards no exclusive bytes,
+        // so freeing it wrongly is a logic error, not a soundness one.
+        unsafe { self.seg.reclaim_writer(is_alive) }
+    }
+
     /// A new reader starting at `start`.
     pub fn reader(&self, start: Start) -> Reader<'_, R> {
         // SYNC: Acquire pairs with the writer's Release store of `head`.
@@ -143,7 +284,16 @@ impl<R: Region> Broadcast<R> {
         Reader {
             ring: self,
             cursor: head.wrapping_sub(back),
+            policy: LagPolicy::default(),
+            entry: None,
         }
+    }
+
+    /// A new reader starting at `start` that resumes after a lag per `policy`.
+    pub fn reader_with(&self, start: Start, policy: LagPolicy) -> Reader<'_, R> {
+        let mut reader = self.reader(start);
+        reader.policy = policy;
+        reader
     }
 
     /// Messages ever written (the shared head).
@@ -184,12 +334,39 @@ impl<'a, R: Region> Writer<'a, R> {
         self.ring.seg.notify()
     }
 
+    /// The owner of a registered, live-or-not reader that writing the next message would make
+    /// lose one it has not read yet ([`Broadcast::reclaim_subscribers`] frees dead ones).
+    pub fn blocked_by(&self) -> Option<u32> {
+        self.ring.blocking_reader(self.head)
+    }
+
+    /// Like [`try_send`](Self::try_send), but fails with [`SendError::Full`] instead of
+    /// overwriting a message a registered reader has not read yet (lossless delivery to every
+    /// reader in the subscriber table; unregistered readers may still lag).
+    pub fn try_send_lossless(&mut self, msg: &[u8]) -> Result<Notify, SendError> {
+        check_len(msg.len(), self.capacity())?;
+        if self.blocked_by().is_some() {
+            return Err(SendError::Full);
+        }
+        self.try_send(msg)
+    }
+
     /// Publishes a copy of `msg`, overwriting the oldest message if the ring is full.
     pub fn try_send(&mut self, msg: &[u8]) -> Result<Notify, SendError> {
         check_len(msg.len(), self.capacity())?;
         let slot = self.begin();
         slot.write_racy(msg);
         Ok(self.publish(slot, msg.len()))
+    }
+
+    /// Like [`loan`](Self::loan), but fails with [`SendError::Full`] instead of lending a slot
+    /// whose message a registered reader has not read yet (see
+    /// [`try_send_lossless`](Self::try_send_lossless)).
+    pub fn try_loan_lossless(&mut self) -> Result<Loan<'_, 'a, R>, SendError> {
+        if self.blocked_by().is_some() {
+            return Err(SendError::Full);
+        }
+        Ok(self.loan())
     }
 
     /// Lends the next slot's payload bytes in place. Readers that were about to read that
@@ -216,44 +393,180 @@ impl<R: Region> Drop for Writer<'_, R> {
     }
 }
 
-/// A slot lent to the writer: fill it through `Deref<Target = [u8]>`, then [`commit`](Loan::commit).
-/// Dropping it publishes nothing (the slot's previous message is gone, though).
+/// A slot lent to the writer: fill it with [`write_at`](Loan::write_at) (or through a
+/// [`SlotWriter`] window), then [`commit`](Loan::commit). Dropping it publishes nothing (the
+/// slot's previous message is gone, though).
+///
+/// Readers may be copying the slot's previous occupant while the loan is written (the odd stamp
+/// makes them discard those copies), so the loan never hands out `&mut [u8]`: every write is a
+/// relaxed atomic word store, like [`Writer::try_send`]'s copy, and a racing read is no data race.
 pub struct Loan<'w, 'a, R: Region> {
     writer: &'w mut Writer<'a, R>,
     slot: Slot<'a>,
 }
 
 impl<R: Region> Loan<'_, '_, R> {
+    /// Payload capacity of the slot in bytes.
+    pub fn capacity(&self) -> usize {
+        self.slot.capacity()
+    }
+
+    /// Writes `src` at byte `offset` of the slot.
+    ///
+    /// # Panics
+    ///
+    /// If `offset + src.len()` exceeds [`capacity`](Self::capacity) (as slice indexing would).
+    pub fn write_at(&mut self, offset: usize, src: &[u8]) {
+        self.writer().write_at(offset, src);
+    }
+
+    /// The whole slot as a [`SlotWriter`].
+    pub fn writer(&mut self) -> SlotWriter<'_> {
+        SlotWriter {
+            slot: self.slot,
+            start: 0,
+            len: self.slot.capacity(),
+            _loan: PhantomData,
+        }
+    }
+
     /// Publishes the first `len` bytes of the loan.
     pub fn commit(self, len: usize) -> Result<Notify, SendError> {
         check_len(len, self.slot.capacity())?;
-        self.slot.loan_committed(len);
         Ok(self.writer.publish(self.slot, len))
     }
 }
 
-impl<R: Region> core::ops::Deref for Loan<'_, '_, R> {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        // SAFETY: the writer claim makes this the only writer, and `begin` marked the slot as
-        // being written; readers only touch it with racy atomic loads whose results the seqlock
-        // discards (module docs); `&self` rules out a live mutable slice.
-        unsafe { self.slot.loan_view() }
+/// A window of a broadcast [`Loan`]'s bytes that can only be written (and read back) through
+/// relaxed atomic words: what a writer fills in place while readers may race it.
+///
+/// The aligned middle of every write is one word-sized relaxed store per word; only an unaligned
+/// head or tail word is merged (a relaxed load and store, fine because the loan's owner is the
+/// only writer). Offsets are relative to the window.
+pub struct SlotWriter<'l> {
+    slot: Slot<'l>,
+    start: usize,
+    len: usize,
+    _loan: PhantomData<&'l mut ()>,
+}
+
+impl SlotWriter<'_> {
+    /// Bytes in the window.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the window has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn range(&self, offset: usize, n: usize) -> usize {
+        match offset.checked_add(n) {
+            Some(end) if end <= self.len => self.start + offset,
+            _ => panic!(
+                "ringwire: loan access of {n} bytes at {offset} past its {} bytes",
+                self.len
+            ),
+        }
+    }
+
+    /// Writes `src` at `offset`.
+    ///
+    /// # Panics
+    ///
+    /// If `offset + src.len()` exceeds [`len`](Self::len).
+    pub fn write_at(&mut self, offset: usize, src: &[u8]) {
+        let at = self.range(offset, src.len());
+        self.slot.write_racy_at(at, src);
+    }
+
+    /// Writes `value` in native byte order at `offset` (any alignment).
+    ///
+    /// # Panics
+    ///
+    /// If `offset + 8` exceeds [`len`](Self::len).
+    pub fn write_u64_at(&mut self, offset: usize, value: u64) {
+        self.write_at(offset, &value.to_ne_bytes());
+    }
+
+    /// Fills the window from its start with `src`, like `<[u8]>::copy_from_slice` on a prefix:
+    /// the bytes past `src.len()` keep their values.
+    ///
+    /// # Panics
+    ///
+    /// If `src` is longer than the window.
+    pub fn copy_from_slice(&mut self, src: &[u8]) {
+        self.write_at(0, src);
+    }
+
+    /// Sets every byte of the window to `byte`.
+    pub fn fill(&mut self, byte: u8) {
+        let chunk = [byte; 256];
+        let mut at = 0;
+        while at < self.len {
+            let n = (self.len - at).min(chunk.len());
+            self.write_at(at, &chunk[..n]);
+            at += n;
+        }
+    }
+
+    /// Copies `dst.len()` bytes from `offset` back out (what this loan wrote there).
+    ///
+    /// # Panics
+    ///
+    /// If `offset + dst.len()` exceeds [`len`](Self::len).
+    pub fn read_at(&self, offset: usize, dst: &mut [u8]) {
+        let at = self.range(offset, dst.len());
+        self.slot.read_racy_at(at, dst);
+    }
+
+    /// The window from byte `offset` on (e.g. the payload after a header the caller writes
+    /// itself), or `None` if `offset` is past the end.
+    pub fn tail(&mut self, offset: usize) -> Option<SlotWriter<'_>> {
+        (offset <= self.len).then(|| SlotWriter {
+            slot: self.slot,
+            start: self.start + offset,
+            len: self.len - offset,
+            _loan: PhantomData,
+        })
     }
 }
 
-impl<R: Region> core::ops::DerefMut for Loan<'_, '_, R> {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as for `deref`; `&mut self` makes this the only live slice.
-        unsafe { self.slot.loan() }
+impl core::fmt::Debug for SlotWriter<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SlotWriter")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 
 /// A reader handle with a private cursor.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Reader<'a, R: Region> {
     ring: &'a Broadcast<R>,
     cursor: u64,
+    policy: LagPolicy,
+    /// The subscriber-table entry this reader registered, and its owner id.
+    entry: Option<(u32, u32)>,
+}
+
+impl<R: Region> Clone for Reader<'_, R> {
+    /// A reader at the same cursor, unregistered (an entry belongs to one reader).
+    fn clone(&self) -> Self {
+        Self {
+            ring: self.ring,
+            cursor: self.cursor,
+            policy: self.policy,
+            entry: None,
+        }
+    }
+}
+
+impl<R: Region> Drop for Reader<'_, R> {
+    fn drop(&mut self) {
+        self.unregister();
+    }
 }
 
 /// Result of validating the reader's next slot.
@@ -266,6 +579,73 @@ impl<'a, R: Region> Reader<'a, R> {
     /// Position of the next message this reader will receive.
     pub fn cursor(&self) -> u64 {
         self.cursor
+    }
+
+    /// Registers this reader as `owner` (non-zero) in a free entry of the segment's subscriber
+    /// table, so the writer counts it and a lossless writer waits for it; returns whether an
+    /// entry was free (or it was registered already). The entry is freed when the reader drops.
+    pub fn register(&mut self, owner: u32) -> bool {
+        if self.entry.is_some() {
+            return true;
+        }
+        if owner == 0 {
+            return false;
+        }
+        let seg = &self.ring.seg;
+        for i in 0..seg.subscriber_entries() {
+            let (cursor, word) = seg.subscriber_entry(i);
+            // SYNC: Acquire pairs with the Release in `unregister`: the previous holder is done.
+            if word
+                .compare_exchange(0, owner, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                // Until this store a writer may see the previous holder's cursor: it waits
+                // needlessly or overwrites history this reader wanted, counted as lost.
+                // SYNC: Release pairs with the writer's Acquire load in `blocking_reader`.
+                cursor.store(self.cursor, Ordering::Release);
+                self.entry = Some((i, owner));
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Frees this reader's subscriber entry, if it has one.
+    pub fn unregister(&mut self) {
+        if let Some((i, owner)) = self.entry.take() {
+            let word = self.ring.seg.subscriber_entry(i).1;
+            // SYNC: Release pairs with the Acquire CAS in `register`.
+            let _ = word.compare_exchange(owner, 0, Ordering::Release, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether this reader holds a subscriber-table entry.
+    pub fn is_registered(&self) -> bool {
+        self.entry.is_some()
+    }
+
+    /// Moves the cursor and, for a registered reader, publishes it to the writer.
+    fn set_cursor(&mut self, cursor: u64) {
+        self.cursor = cursor;
+        if let Some((i, _)) = self.entry {
+            // SYNC: Release pairs with the writer's Acquire load in `blocking_reader`: every
+            // copy from the slots before `cursor` is done.
+            self.ring
+                .seg
+                .subscriber_entry(i)
+                .0
+                .store(cursor, Ordering::Release);
+        }
+    }
+
+    /// Where this reader resumes after a lag.
+    pub fn lag_policy(&self) -> LagPolicy {
+        self.policy
+    }
+
+    /// Sets where this reader resumes after a lag.
+    pub fn set_lag_policy(&mut self, policy: LagPolicy) {
+        self.policy = policy;
     }
 
     /// Messages written but not yet received (may exceed the capacity when lagging).
@@ -285,11 +665,12 @@ impl<'a, R: Region> Reader<'a, R> {
         // SYNC: Acquire pairs with the writer's Release store of `head`.
         let head = self.ring.seg.control(HEAD).load(Ordering::Acquire);
         // The writer is writing `head` over `head - cap`, so `head - cap + 1` is the oldest
-        // message that may still be intact; never move backwards or by less than one.
-        let oldest = head.wrapping_sub(self.ring.seg.capacity()).wrapping_add(1);
-        let lost = oldest.wrapping_sub(self.cursor);
+        // message that may still be intact (the policy never resumes before it); never move
+        // backwards or by less than one.
+        let to = self.policy.resume_at(head, self.ring.seg.capacity(), false);
+        let lost = to.wrapping_sub(self.cursor);
         let lost = if (lost as i64) < 1 { 1 } else { lost };
-        self.cursor = self.cursor.wrapping_add(lost);
+        self.set_cursor(self.cursor.wrapping_add(lost));
         RecvError::Lagged(lost)
     }
 
@@ -318,9 +699,10 @@ impl<'a, R: Region> Reader<'a, R> {
             return Next::Fail(RecvError::Corrupt);
         }
         if available > seg.capacity() {
-            let oldest = head.wrapping_sub(seg.capacity());
-            let lost = oldest.wrapping_sub(self.cursor);
-            self.cursor = oldest;
+            // More than `cap` ahead, so `to` (at most `cap` back) is past the cursor.
+            let to = self.policy.resume_at(head, seg.capacity(), true);
+            let lost = to.wrapping_sub(self.cursor);
+            self.set_cursor(to);
             return Next::Fail(RecvError::Lagged(lost));
         }
         // SYNC: Acquire pairs with the writer's Release store of the even stamp.
@@ -369,7 +751,7 @@ impl<'a, R: Region> Reader<'a, R> {
         if !self.still_valid(slot, stamp) {
             return Err(self.skip_overrun());
         }
-        self.cursor = self.cursor.wrapping_add(1);
+        self.set_cursor(self.cursor.wrapping_add(1));
         Ok(len)
     }
 
@@ -440,7 +822,8 @@ impl<R: Region> Borrowed<'_, '_, R> {
     /// On `Err(Lagged(n))` everything read is void and the reader skipped `n` messages.
     pub fn finish(self) -> Result<(), RecvError> {
         if self.reader.still_valid(self.slot, self.stamp) {
-            self.reader.cursor = self.reader.cursor.wrapping_add(1);
+            let next = self.reader.cursor.wrapping_add(1);
+            self.reader.set_cursor(next);
             Ok(())
         } else {
             Err(self.reader.skip_overrun())

@@ -32,6 +32,17 @@
 //! it is bounded before use (slot indices are masked, lengths compared with the slot size, position
 //! differences compared with the capacity) and every retry loop has a fixed bound, so corrupt
 //! contents yield [`RecvError::Corrupt`]/[`SendError::Corrupt`], never UB, a panic or a hang.
+//!
+//! # Trust boundary for payloads
+//!
+//! Broadcast payloads are only ever accessed through relaxed atomic words (the writer's loan
+//! included), so nothing another process writes into them can make ringwire's accesses unsound.
+//! SPSC and MPMC slots are lent as `&mut [u8]`/`&[u8]` to the one party the ring protocol gives
+//! them to; that is sound as long as every process mapping the segment writes only the slots it
+//! owns — the documented trust boundary of `docs/trust-model.md`. A process that breaks it
+//! races the borrower's reads (undefined behaviour in the borrower, which ringwire cannot
+//! contain); a consumer that must not trust its producers should copy (`try_recv`) and validate
+//! the copy.
 
 use core::fmt;
 

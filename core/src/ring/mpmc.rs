@@ -25,13 +25,31 @@
 //! - **consumer died** after claiming `p`, before freeing it: the slot is freed for the next lap.
 //!   The message it was taking is **lost**, never re-delivered: dequeue is at-most-once.
 //! - **unattributed** claims (owner word still 0: the claimer died, or is alive, in the few
-//!   instructions between its CAS and its owner store) are counted but left alone, unless the
-//!   caller passes `release_unattributed = true` — which it must only do for a slot that was
-//!   already reported unattributed by a call at least one liveness timeout earlier (a live claimer
-//!   leaves that window within nanoseconds).
+//!   instructions between its CAS and its owner store — or stopped there by `SIGSTOP` or a
+//!   debugger, for any length of time) are settled by the **participant table** (below): the
+//!   slot is released, as above, only if no entry whose owner may be alive announces its
+//!   position as its intent. No time-out is involved, so a stopped claimer keeps its slot.
 //!
-//! Recovery is serialised by a recovery-lock claim word; the predicate must be exact (a dead
-//! owner must never come back, so owner ids must not be reused while a claim may be in flight).
+//! # The participant table
+//!
+//! The segment ends with [`MPMC_PARTICIPANTS`] entries (one cache line each: owner id, intent
+//! position). [`Mpmc::producer`] and [`Mpmc::consumer`] take a free entry for their handle
+//! (compare-and-swap of its owner word from 0; [`ClaimError::TooManyParticipants`] when the
+//! table is full) and free it on drop; [`Mpmc::recover`] frees the entries of dead owners.
+//! Before each CAS on a position, a handle stores the position as its entry's *intent* (one
+//! plain store to its own line, the only cost on the send and receive paths), and it stores
+//! "none" when a try ends without a claim. The winner of position `p` therefore announces `p`
+//! from before its CAS until after it has handed the slot on, so a recovery that finds `p`
+//! claimed but unattributed, and no entry of a possibly-live owner announcing `p`, knows the
+//! winner is dead (the memory-ordering argument is at `Mpmc::winner_may_live`). Handles are not
+//! `Clone` or `Sync` for that reason: one entry, one claim at a time.
+//!
+//! Recovery is serialised by a recovery-lock claim word. It is an `unsafe fn`: with a wrong
+//! liveness predicate it would hand a live owner's slot to a second party (two `&mut [u8]` to one
+//! slot). The predicate must be exact — a dead owner never comes back, so owner ids must not be
+//! reused while a claim may be in flight; `ringwire-platform` offers the safe wrapper. Publishing
+//! (commit, tombstone) compare-and-swaps the sequence word, so a loan dropped after a recovery
+//! tombstoned its position leaves the ring alone instead of moving the sequence backwards.
 //! Dropping a producer's loan without committing also publishes a tombstone.
 //!
 //! ```
@@ -39,7 +57,7 @@
 //! use ringwire_core::ring::mpmc::Mpmc;
 //! use ringwire_core::segment::{Creator, RingConfig};
 //!
-//! let region = LocalRegion::<4096>::new();
+//! let region = LocalRegion::<8192>::new();
 //! let ring = Mpmc::create(&region, RingConfig::new(16, 4, "example::Job"), Creator::default())
 //!     .unwrap();
 //! let p1 = ring.producer(1).unwrap();
@@ -55,12 +73,15 @@
 //! ```
 #![allow(unsafe_code)]
 
+use core::cell::Cell;
+use core::marker::PhantomData;
+
 use crate::region::Region;
 use crate::segment::{
-    CONSUMER_LINE, ClaimError, CreateError, Creator, OpenError, PRODUCER_LINE, RingConfig,
-    RingKind, Segment,
+    CONSUMER_LINE, ClaimError, CreateError, Creator, MPMC_PARTICIPANTS, NO_INTENT, OpenError,
+    PRODUCER_LINE, RingConfig, RingKind, Segment,
 };
-use crate::sync::Ordering;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 use super::slot::Slot;
 use super::{Notify, RecvError, SendError, check_len};
@@ -75,13 +96,46 @@ const RECOVERY_LOCK: usize = CONSUMER_LINE + 8;
 const TOMBSTONE: u32 = u32::MAX;
 /// Bound on compare-and-swap retries per operation.
 const MAX_ATTEMPTS: usize = 256;
+/// Whether the enqueue and dequeue positions are a pair the protocol can produce. Called only
+/// where the ring looks full or empty, so a corrupt position (a peer wrote 2^62 into one) is an
+/// error instead of a wait that never ends. In the protocol `dequeue <= enqueue <= dequeue +
+/// capacity` at every instant (a producer claims `p` only once `p - capacity` was dequeued).
+/// Two loads are not one instant, so the check is made on a pair whose `enqueue` did not move
+/// around the `dequeue` load: then that `enqueue` was the value at that instant. If producers
+/// are moving it, the ring is not stuck, and the caller's retry checks again.
+///
+/// The loads are Acquire: relaxed ones may see a `dequeue` older than the one the producer of
+/// `enqueue_before` had already seen freed (Miri's weak-memory emulation found that false
+/// "corrupt"). SYNC: the first load pairs with the Release position CAS of the producer that
+/// wrote it, which read the slot's freed sequence (Acquire) released by the consumer after its
+/// `dequeue` CAS, so the `dequeue` load sees that value or a later one; the `dequeue` load
+/// likewise pairs with its consumer's CAS, so the last `enqueue` load is at least as new.
+fn positions_plausible<R: Region>(seg: &Segment<R>) -> bool {
+    let enqueue_before = seg.control(ENQUEUE).load(Ordering::Acquire);
+    let dequeue = seg.control(DEQUEUE).load(Ordering::Acquire);
+    let enqueue = seg.control(ENQUEUE).load(Ordering::Acquire);
+    enqueue != enqueue_before || enqueue.wrapping_sub(dequeue) <= seg.capacity()
+}
 
-/// Publishes a producer's claimed slot at `pos` with payload length `len`.
-fn publish(slot: Slot<'_>, pos: u64, len: u32) {
+/// Publishes a producer's claimed slot at `pos` with payload length `len`. Returns false, and
+/// changes nothing, if the slot no longer waits at `pos` (a recovery published it as a tombstone
+/// meanwhile): the sequence word only ever moves forwards.
+fn publish(slot: Slot<'_>, pos: u64, len: u32) -> bool {
+    if slot.seq().load(Ordering::Relaxed) != pos {
+        return false;
+    }
     slot.len().store(len, Ordering::Relaxed);
     slot.owner().store(0, Ordering::Relaxed);
-    // SYNC: Release pairs with the consumer's Acquire load of the sequence word.
-    slot.seq().store(pos.wrapping_add(1), Ordering::Release);
+    // SYNC: Release pairs with the consumer's Acquire load of the sequence word. A compare-and-
+    // swap, not a store: a recovery may have moved the sequence on since the check above.
+    slot.seq()
+        .compare_exchange(
+            pos,
+            pos.wrapping_add(1),
+            Ordering::Release,
+            Ordering::Relaxed,
+        )
+        .is_ok()
 }
 
 /// Frees a consumer's claimed slot at `pos` for the next lap.
@@ -89,6 +143,42 @@ fn free(cap: u64, slot: Slot<'_>, pos: u64) {
     slot.owner().store(0, Ordering::Relaxed);
     // SYNC: Release pairs with the producer's Acquire load of the sequence word.
     slot.seq().store(pos.wrapping_add(cap), Ordering::Release);
+}
+
+/// A producer's or consumer's entry in the participant table: its owner word (holding the
+/// handle's owner id while the handle lives) and its intent word.
+///
+/// Not `Sync` (and the handles holding it are not `Clone`): the intent argument needs every
+/// claim made through one entry to come from one thread at a time, so that the entry's intent
+/// reads `p` for as long as its claim of `p` is unattributed.
+#[derive(Debug)]
+struct Entry<'a> {
+    /// The owner id this handle wrote into `owner`.
+    id: u32,
+    owner: &'a AtomicU32,
+    intent: &'a AtomicU64,
+    _one_thread: PhantomData<Cell<()>>,
+}
+
+impl Entry<'_> {
+    /// Announces that this participant is about to claim `pos`.
+    fn intend(&self, pos: u64) {
+        // SYNC: Release, so that a recovery that reads a value stored *after* this one (Acquire,
+        // `winner_may_live`) sees everything this participant did before it; in particular, once
+        // this entry moves on from `p`, the hand-over of `p` (publish or free) is visible. That
+        // this store precedes the position CAS needs no more than the CAS's own Release.
+        self.intent.store(pos, Ordering::Release);
+    }
+}
+
+impl Drop for Entry<'_> {
+    fn drop(&mut self) {
+        self.intend(NO_INTENT);
+        // SYNC: Release pairs with the Acquire CAS of the entry's next holder (`join`).
+        let _ = self
+            .owner
+            .compare_exchange(self.id, 0, Ordering::Release, Ordering::Relaxed);
+    }
 }
 
 /// An MPMC ring over a region.
@@ -105,9 +195,11 @@ pub struct Recovery {
     pub tombstoned: u32,
     /// Slots held by dead consumers, freed (messages lost).
     pub freed: u32,
-    /// Claims whose owner is not yet recorded (left alone unless released on request).
+    /// Claims whose owner was not recorded (a claimer between its position CAS and its owner
+    /// store).
     pub unattributed: u32,
-    /// Of those, how many were released because `release_unattributed` was set.
+    /// Of those, how many were released: the participant table proved their claimer dead (or
+    /// `release_unattributed` was set). Also counted in `tombstoned` or `freed`.
     pub released_unattributed: u32,
 }
 
@@ -127,20 +219,89 @@ impl<R: Region> Mpmc<R> {
         &self.seg
     }
 
-    /// A producer handle recording `owner` (non-zero) in the slots it claims.
+    /// A producer handle recording `owner` (non-zero) in the slots it claims. It takes an entry
+    /// of the participant table until dropped ([`ClaimError::TooManyParticipants`] when all
+    /// [`MPMC_PARTICIPANTS`] are taken; entries of dead owners are freed by [`recover`]).
+    ///
+    /// [`recover`]: Self::recover
     pub fn producer(&self, owner: u32) -> Result<Producer<'_, R>, ClaimError> {
-        if owner == 0 {
-            return Err(ClaimError::InvalidOwner);
-        }
-        Ok(Producer { ring: self, owner })
+        Ok(Producer {
+            ring: self,
+            owner,
+            entry: self.join(owner)?,
+        })
     }
 
-    /// A consumer handle recording `owner` (non-zero) in the slots it claims.
+    /// A consumer handle recording `owner` (non-zero) in the slots it claims; it takes a
+    /// participant-table entry as [`producer`](Self::producer) does.
     pub fn consumer(&self, owner: u32) -> Result<Consumer<'_, R>, ClaimError> {
+        Ok(Consumer {
+            ring: self,
+            owner,
+            entry: self.join(owner)?,
+        })
+    }
+
+    /// Takes a free participant entry for `owner`, starting the search at an index hashed from
+    /// `owner`, so that processes (often with neighbouring pids) tend to keep to distinct,
+    /// non-adjacent entries.
+    fn join(&self, owner: u32) -> Result<Entry<'_>, ClaimError> {
         if owner == 0 {
             return Err(ClaimError::InvalidOwner);
         }
-        Ok(Consumer { ring: self, owner })
+        // Fibonacci hashing: the top bits of `owner × 2³²/φ`.
+        let start = (owner.wrapping_mul(0x9E37_79B9) >> 16) as usize % MPMC_PARTICIPANTS;
+        for k in 0..MPMC_PARTICIPANTS {
+            let (word, intent) = self.seg.participant((start + k) % MPMC_PARTICIPANTS);
+            // SYNC: Acquire pairs with the Release CAS that freed the entry (`Entry::drop`,
+            // `recover`): the previous holder's intent stores come before ours.
+            if word.load(Ordering::Relaxed) == 0
+                && word
+                    .compare_exchange(0, owner, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let entry = Entry {
+                    id: owner,
+                    owner: word,
+                    intent,
+                    _one_thread: PhantomData,
+                };
+                entry.intend(NO_INTENT);
+                return Ok(entry);
+            }
+        }
+        Err(ClaimError::TooManyParticipants {
+            max: MPMC_PARTICIPANTS as u32,
+        })
+    }
+
+    /// Whether the claimer of the unattributed position `pos` may be alive: some table entry
+    /// whose owner `is_alive` says may live announces `pos` as its intent.
+    ///
+    /// SYNC: why a `false` is exact. Let W be the participant whose position CAS won `pos`. W
+    /// took its entry (CAS on the owner word) and stored intent `pos` (Release) before that CAS
+    /// (Release), and the recovery read a position beyond `pos` (Acquire) before calling this,
+    /// from W's CAS or a later one in its release sequence (every write to a position word is a
+    /// CAS). So W's entry claim and intent store happen before the loads below: they read W's
+    /// owner id (the entry is W's until its handle drops, which waits for the claim to finish,
+    /// or until a recovery frees it, which needs W dead), and `pos` or a later intent. W stores
+    /// a later intent only after handing `pos` over (publish, tombstone or free, Release); a
+    /// later intent read here (Acquire) therefore makes that hand-over visible to the caller's
+    /// re-check of the slot, which then no longer finds it stuck. Hence: if W is alive and the
+    /// slot still stuck after this returns `false`, W's entry would have matched — contradiction.
+    /// Other entries announcing `pos` (a loser of that CAS, a stale value) only make the answer
+    /// more cautious.
+    fn winner_may_live(&self, pos: u64, is_alive: &impl Fn(u32) -> bool) -> bool {
+        (0..MPMC_PARTICIPANTS).any(|i| {
+            let (word, intent) = self.seg.participant(i);
+            // SYNC: Acquire pairs with the Release intent stores (`Entry::intend`).
+            intent.load(Ordering::Acquire) == pos && {
+                // SYNC: Acquire pairs with the Release CAS that freed the entry (`Entry::drop`,
+                // the loop at the end of `recover`); the argument above needs only coherence.
+                let owner = word.load(Ordering::Acquire);
+                owner != 0 && is_alive(owner)
+            }
+        })
     }
 
     /// Messages published or in flight (approximate under concurrency).
@@ -158,7 +319,39 @@ impl<R: Region> Mpmc<R> {
     /// Releases slots wedged by dead producers and consumers (see the module docs for what is
     /// lost). `recoverer` (non-zero) takes the recovery lock for the duration; a lock left by a
     /// dead recoverer is broken using `is_alive`.
-    pub fn recover(
+    ///
+    /// `ringwire-platform` wraps this in a safe function with the operating system's liveness
+    /// check; call it directly only with a predicate at least as exact. (It used to be safe;
+    /// calling it now takes an `unsafe` block.)
+    ///
+    /// ```compile_fail,E0133
+    /// use ringwire_core::region::LocalRegion;
+    /// use ringwire_core::ring::mpmc::Mpmc;
+    /// use ringwire_core::segment::{Creator, RingConfig};
+    ///
+    /// let region = LocalRegion::<1024>::new();
+    /// let ring = Mpmc::create(&region, RingConfig::new(16, 2, "doc::Job"), Creator::default())
+    ///     .unwrap();
+    /// let _ = ring.recover(3, |_| false, true);
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// `is_alive(owner)` must return `false` only for an owner id none of whose handles, loans or
+    /// borrows (in any thread or process) can ever touch this ring again — a crashed process,
+    /// never a stopped, slow or merely unreachable one, and never an id that is still or again in
+    /// use. A wrong `false` frees or tombstones a slot its live owner still writes or reads
+    /// through `&mut [u8]`/`&[u8]`, so two parties alias it.
+    ///
+    /// The same predicate settles unattributed claims through the participant table (module
+    /// docs), so it must also be exact for the owner ids of table entries.
+    ///
+    /// With `release_unattributed`, the caller also promises that every claim whose owner word
+    /// still reads 0 belongs to such a dead owner (a live producer or consumer stays
+    /// unattributed for the few instructions between its position CAS and its owner store, and
+    /// for as long as it is stopped there, e.g. by `SIGSTOP` or a debugger). No time-out can
+    /// make that promise, and the participant table makes it unnecessary: pass `false`.
+    pub unsafe fn recover(
         &self,
         recoverer: u32,
         is_alive: impl Fn(u32) -> bool,
@@ -168,7 +361,9 @@ impl<R: Region> Mpmc<R> {
             return Err(ClaimError::InvalidOwner);
         }
         if let Err(e) = self.seg.claim(RECOVERY_LOCK, recoverer) {
-            if !self.seg.reclaim(RECOVERY_LOCK, &is_alive) {
+            // SAFETY: the lock only serialises recoveries (it guards no bytes); freeing it with
+            // the caller's exact predicate is what this function's contract covers.
+            if !unsafe { self.seg.reclaim(RECOVERY_LOCK, &is_alive) } {
                 return Err(e);
             }
             self.seg.claim(RECOVERY_LOCK, recoverer)?;
@@ -198,7 +393,13 @@ impl<R: Region> Mpmc<R> {
             let owner = slot.owner().load(Ordering::Relaxed);
             let release = if owner == 0 {
                 report.unattributed += 1;
+                // SYNC: the re-check after the table (see `winner_may_live`): a live winner that
+                // moved on from `pos` after our first look has handed the slot over, and its
+                // hand-over (Release) is visible now.
                 release_unattributed
+                    || (!self.winner_may_live(pos, &is_alive)
+                        && slot.seq().load(Ordering::Acquire) == stuck_seq
+                        && slot.owner().load(Ordering::Relaxed) == 0)
             } else {
                 !is_alive(owner)
             };
@@ -229,22 +430,49 @@ impl<R: Region> Mpmc<R> {
                 }
             }
         }
+        // Participant entries of dead owners go back to the table. (A dead owner's entry may
+        // announce a position it won; once the owner is dead that no longer matters, see
+        // `winner_may_live`.)
+        for i in 0..MPMC_PARTICIPANTS {
+            let (word, intent) = self.seg.participant(i);
+            let holder = word.load(Ordering::Relaxed);
+            if holder != 0 && !is_alive(holder) {
+                // Nobody else writes a dead holder's entry until its owner word is 0 again.
+                // SYNC: Release, as every intent store (`Entry::intend`), for the Acquire loads
+                // in `winner_may_live`.
+                intent.store(NO_INTENT, Ordering::Release);
+                // SYNC: Release pairs with the Acquire CAS of the entry's next holder (`join`).
+                let _ = word.compare_exchange(holder, 0, Ordering::Release, Ordering::Relaxed);
+            }
+        }
         self.seg.release(RECOVERY_LOCK, recoverer);
         warn!("mpmc recovery done");
         Ok(report)
     }
 }
 
-/// A producer handle (any number may exist, in any process).
-#[derive(Debug, Clone)]
+/// A producer handle (up to [`MPMC_PARTICIPANTS`] handles at a time, in any process). It holds
+/// a participant-table entry until dropped; it is neither `Clone` nor `Sync` (one thread at a
+/// time claims through an entry), but may be sent to another thread.
+#[derive(Debug)]
 pub struct Producer<'a, R: Region> {
     ring: &'a Mpmc<R>,
     owner: u32,
+    entry: Entry<'a>,
 }
 
 impl<'a, R: Region> Producer<'a, R> {
     /// Claims the next free position.
     fn claim(&self) -> Result<(Slot<'a>, u64), SendError> {
+        let claimed = self.try_claim();
+        if claimed.is_err() {
+            // A failed try leaves no intent behind (it could hold up a recovery).
+            self.entry.intend(NO_INTENT);
+        }
+        claimed
+    }
+
+    fn try_claim(&self) -> Result<(Slot<'a>, u64), SendError> {
         let seg = &self.ring.seg;
         let enqueue = seg.control(ENQUEUE);
         let mut pos = enqueue.load(Ordering::Relaxed);
@@ -254,10 +482,13 @@ impl<'a, R: Region> Producer<'a, R> {
             let seq = slot.seq().load(Ordering::Acquire);
             let diff = seq.wrapping_sub(pos) as i64;
             if diff == 0 {
+                self.entry.intend(pos);
+                // SYNC: Release orders the entry claim and intent store above before the CAS for
+                // a recovery that reads the position with Acquire (`Mpmc::winner_may_live`).
                 match enqueue.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),
-                    Ordering::Relaxed,
+                    Ordering::Release,
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
@@ -267,6 +498,9 @@ impl<'a, R: Region> Producer<'a, R> {
                     Err(now) => pos = now,
                 }
             } else if diff < 0 {
+                if !positions_plausible(seg) {
+                    return Err(SendError::Corrupt);
+                }
                 return Err(SendError::Full);
             } else {
                 let now = enqueue.load(Ordering::Relaxed);
@@ -287,7 +521,9 @@ impl<'a, R: Region> Producer<'a, R> {
         // SAFETY: winning the CAS on `enqueue` at `pos` while `seq == pos` gives this producer the
         // slot until it stores `seq = pos + 1`.
         unsafe { slot.write_exclusive(msg) };
-        publish(slot, pos, msg.len() as u32);
+        if !publish(slot, pos, msg.len() as u32) {
+            return Err(SendError::Corrupt);
+        }
         Ok(self.ring.seg.notify())
     }
 
@@ -318,12 +554,15 @@ pub struct Loan<'a, R: Region> {
 }
 
 impl<R: Region> Loan<'_, R> {
-    /// Publishes the first `len` bytes. On `TooLarge` the loan is dropped (a tombstone).
+    /// Publishes the first `len` bytes. On `TooLarge` the loan is dropped (a tombstone); on
+    /// `Corrupt` a recovery already published the position as a tombstone.
     pub fn commit(mut self, len: usize) -> Result<Notify, SendError> {
         check_len(len, self.slot.capacity())?;
         self.slot.loan_committed(len);
-        publish(self.slot, self.pos, len as u32);
         self.committed = true;
+        if !publish(self.slot, self.pos, len as u32) {
+            return Err(SendError::Corrupt);
+        }
         Ok(self.ring.seg.notify())
     }
 }
@@ -331,7 +570,8 @@ impl<R: Region> Loan<'_, R> {
 impl<R: Region> Drop for Loan<'_, R> {
     fn drop(&mut self) {
         if !self.committed {
-            publish(self.slot, self.pos, TOMBSTONE);
+            // Nothing to do if a recovery already tombstoned the position.
+            let _ = publish(self.slot, self.pos, TOMBSTONE);
         }
     }
 }
@@ -351,16 +591,27 @@ impl<R: Region> core::ops::DerefMut for Loan<'_, R> {
     }
 }
 
-/// A consumer handle (any number may exist, in any process).
-#[derive(Debug, Clone)]
+/// A consumer handle (up to [`MPMC_PARTICIPANTS`] handles at a time, in any process): a
+/// participant-table entry, like [`Producer`].
+#[derive(Debug)]
 pub struct Consumer<'a, R: Region> {
     ring: &'a Mpmc<R>,
     owner: u32,
+    entry: Entry<'a>,
 }
 
 impl<'a, R: Region> Consumer<'a, R> {
     /// Claims the next published, non-tombstone message whose length fits `max_len`.
     fn claim(&self, max_len: usize) -> Result<(Slot<'a>, u64, usize), RecvError> {
+        let claimed = self.try_claim(max_len);
+        if claimed.is_err() {
+            // A failed try leaves no intent behind (it could hold up a recovery).
+            self.entry.intend(NO_INTENT);
+        }
+        claimed
+    }
+
+    fn try_claim(&self, max_len: usize) -> Result<(Slot<'a>, u64, usize), RecvError> {
         let seg = &self.ring.seg;
         let dequeue = seg.control(DEQUEUE);
         let mut pos = dequeue.load(Ordering::Relaxed);
@@ -379,10 +630,12 @@ impl<'a, R: Region> Consumer<'a, R> {
                         needed: len as usize,
                     });
                 }
+                self.entry.intend(pos);
+                // SYNC: Release, as in `Producer::try_claim`.
                 match dequeue.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),
-                    Ordering::Relaxed,
+                    Ordering::Release,
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
@@ -401,6 +654,9 @@ impl<'a, R: Region> Consumer<'a, R> {
                     Err(now) => pos = now,
                 }
             } else if diff < 0 {
+                if !positions_plausible(seg) {
+                    return Err(RecvError::Corrupt);
+                }
                 return Err(RecvError::Empty);
             } else {
                 let now = dequeue.load(Ordering::Relaxed);

@@ -61,13 +61,20 @@ impl<'a> Slot<'a> {
         self.mem.copy_out_racy(self.data(), dst);
     }
 
-    /// Reads byte `i` (< `capacity`) with a relaxed atomic load.
     /// Racy copy of the payload bytes `off .. off + dst.len()` (within the capacity).
     pub(crate) fn read_racy_at(&self, off: usize, dst: &mut [u8]) {
         debug_assert!(off + dst.len() <= self.capacity);
         self.mem.copy_out_racy_at(self.data() + off, dst);
     }
 
+    /// Racy write of `src` to the payload bytes `off .. off + src.len()` (within the capacity),
+    /// for the single writer that owns the slot while racy readers may copy it.
+    pub(crate) fn write_racy_at(&self, off: usize, src: &[u8]) {
+        debug_assert!(off + src.len() <= self.capacity);
+        self.mem.write_racy_at(self.data() + off, src);
+    }
+
+    /// Reads byte `i` (< `capacity`) with a relaxed atomic load.
     pub(crate) fn byte_racy(&self, i: usize) -> u8 {
         self.mem
             .load_byte_racy(self.data() + i.min(self.capacity.saturating_sub(1)))

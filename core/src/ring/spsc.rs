@@ -21,7 +21,8 @@
 //! Each role is a claim word in the segment (producer: the header's writer claim, consumer: a
 //! word on the consumer line), so a second producer or consumer is refused, and a dead holder's
 //! claim can be taken over after a liveness check ([`Spsc::reclaim_producer`],
-//! [`Spsc::reclaim_consumer`]). A new holder resumes from the shared index: a message a dead
+//! [`Spsc::reclaim_consumer`]: `unsafe`, because a wrong verdict would make two parties own one
+//! slot; `ringwire-platform` has the safe wrappers). A new holder resumes from the shared index: a message a dead
 //! producer had not published is lost; a message a dead consumer had not released (a borrow
 //! in progress) is delivered again.
 //!
@@ -122,13 +123,45 @@ impl<R: Region> Spsc<R> {
     }
 
     /// Frees the producer claim if its holder is dead by `is_alive`; returns whether it did.
-    pub fn reclaim_producer(&self, is_alive: impl Fn(u32) -> bool) -> bool {
-        self.seg.reclaim(OFF_WRITER_CLAIM, is_alive)
+    /// `ringwire-platform` wraps it in a safe function with the OS's liveness check.
+    ///
+    /// It used to be safe, so a wrong predicate gave two producers loans aliasing one slot from
+    /// safe code; now calling it takes an `unsafe` block:
+    ///
+    /// ```compile_fail,E0133
+    /// use ringwire_core::region::LocalRegion;
+    /// use ringwire_core::ring::spsc::Spsc;
+    /// use ringwire_core::segment::{Creator, RingConfig};
+    ///
+    /// let region = LocalRegion::<1024>::new();
+    /// let ring = Spsc::create(&region, RingConfig::new(16, 2, "doc::Msg"), Creator::default())
+    ///     .unwrap();
+    /// let mut first = ring.producer(1).unwrap();
+    /// ring.reclaim_producer(|_| false); // "everyone is dead": wrong while `first` lives
+    /// let mut second = ring.producer(2).unwrap();
+    /// let (a, b) = (first.loan().unwrap(), second.loan().unwrap()); // one slot, two `&mut`
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// `is_alive(owner)` must return `false` only for an owner none of whose handles (in any
+    /// thread or process) can ever touch this ring again: a crashed process, not a stopped or
+    /// slow one, and never an owner id still or again in use. A wrong `false` lets a second
+    /// producer loan, as `&mut [u8]`, the slot the first one is still writing.
+    pub unsafe fn reclaim_producer(&self, is_alive: impl Fn(u32) -> bool) -> bool {
+        // SAFETY: the caller's contract is `reclaim`'s.
+        unsafe { self.seg.reclaim(OFF_WRITER_CLAIM, is_alive) }
     }
 
     /// Frees the consumer claim if its holder is dead by `is_alive`; returns whether it did.
-    pub fn reclaim_consumer(&self, is_alive: impl Fn(u32) -> bool) -> bool {
-        self.seg.reclaim(CONSUMER_CLAIM, is_alive)
+    ///
+    /// # Safety
+    ///
+    /// As for [`reclaim_producer`](Self::reclaim_producer): a wrong `false` lets a second
+    /// consumer hand back (and the producer overwrite) a slot the first one still borrows.
+    pub unsafe fn reclaim_consumer(&self, is_alive: impl Fn(u32) -> bool) -> bool {
+        // SAFETY: the caller's contract is `reclaim`'s.
+        unsafe { self.seg.reclaim(CONSUMER_CLAIM, is_alive) }
     }
 }
 

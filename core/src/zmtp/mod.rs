@@ -1,10 +1,13 @@
 //! ZMTP 3.1 framing: the wire protocol ZeroMQ peers speak over TCP and Unix sockets.
 //!
-//! This module is a *codec*, not a socket: it never touches the OS. The
-//! [`Decoder`] is push-style — feed it any chunk of bytes (one byte, half a frame,
-//! a hundred frames) and it returns one decoded [`Item`] plus how many bytes it
-//! consumed; the encoder functions ([`encode_greeting`], [`encode_frame_header`],
-//! [`encode_ready`], …) write into caller buffers. The std adapter moves the bytes.
+//! This module is a *codec* and a *connection machine*, not a socket: it never
+//! touches the OS. The [`Decoder`] is push-style — feed it any chunk of bytes (one
+//! byte, half a frame, a hundred frames) and it returns one decoded [`Item`] plus how
+//! many bytes it consumed; the encoder functions ([`encode_greeting`],
+//! [`encode_frame_header`], [`encode_ready`], …) write into caller buffers. A
+//! [`Connection`] wraps the decoder with the rules of one end of a connection
+//! (handshake, socket-type check, PING/PONG, heartbeats; see [`connection`]), so
+//! every adapter speaks the protocol the same way. The std adapter moves the bytes.
 //!
 //! What is implemented, from rfc.zeromq.org specs 23 (ZMTP 3.0), 37 (ZMTP 3.1) and
 //! 24 (the NULL security mechanism):
@@ -44,10 +47,12 @@
 //! ```
 
 mod command;
+pub mod connection;
 mod decode;
 mod encode;
 
 pub use command::{Command, Properties, PropertyIter};
+pub use connection::{Config, Connection, ConnectionError, Event, Mechanism, Tick};
 pub use decode::{Decoder, FramePart, Item};
 pub use encode::{
     encode_cancel, encode_command, encode_error, encode_frame, encode_frame_header,

@@ -52,15 +52,17 @@ const RING_BYTES: usize = match RING.required_len() {
 /// The ring's memory: a `static`, as a shared-memory mapping would be on a host.
 static RING_REGION: LocalRegion<RING_BYTES> = LocalRegion::new();
 
-/// Publishes `value` on `topic` into the ring, encoded in place in the loaned slot.
+/// Publishes `value` on `topic` into the ring: encoded on the stack, then copied into the slot
+/// with word-sized atomic stores (a broadcast slot may be read by a racing reader, so the ring
+/// never lends it out as `&mut [u8]`; `Loan::write_at` does the same for in-place writers).
 fn publish<R: Region, T: Serialize>(writer: &mut Writer<'_, R>, topic: u16, value: &T) {
-    let mut loan = writer.loan();
-    loan[..2].copy_from_slice(&topic.to_le_bytes());
-    match msg::encode_into(value, &mut loan[2..]) {
+    let mut buf = [0u8; RING.slot_size as usize];
+    buf[..2].copy_from_slice(&topic.to_le_bytes());
+    match msg::encode_into(value, &mut buf[2..]) {
         // Nobody waits on the event word on this single-threaded firmware: ignore the Notify.
-        Ok(n) => match loan.commit(2 + n) {
+        Ok(n) => match writer.try_send(&buf[..2 + n]) {
             Ok(_notify) => {}
-            Err(e) => hprintln!("fw: ring commit failed: {}", e),
+            Err(e) => hprintln!("fw: ring send failed: {}", e),
         },
         Err(e) => hprintln!("fw: cannot encode topic {}: {}", topic, e),
     }

@@ -36,15 +36,23 @@ fn camera(endpoint: &str) -> ringwire::Result<()> {
         .bind(endpoint)?;
     // Publish until the viewer is done (it exits and the demo stops us).
     for frame in 0..FRAMES * 50 {
+        // Subscribers may still be copying the slot's previous frame, so the slot is written
+        // through `SlotWriter` (relaxed atomic word stores), one row at a time.
         camera.loan_with(|slot| {
-            let image = slot.get_mut(..FRAME)?;
-            image[..4].copy_from_slice(&frame.to_le_bytes());
-            image[4..6].copy_from_slice(&(WIDTH as u16).to_le_bytes());
-            image[6..8].copy_from_slice(&(HEIGHT as u16).to_le_bytes());
-            for (y, row) in image[HEADER..].chunks_exact_mut(WIDTH).enumerate() {
+            if slot.len() < FRAME {
+                return None;
+            }
+            let mut header = [0u8; HEADER];
+            header[..4].copy_from_slice(&frame.to_le_bytes());
+            header[4..6].copy_from_slice(&(WIDTH as u16).to_le_bytes());
+            header[6..8].copy_from_slice(&(HEIGHT as u16).to_le_bytes());
+            slot.write_at(0, &header);
+            let mut row = [0u8; WIDTH];
+            for y in 0..HEIGHT {
                 for (x, p) in row.iter_mut().enumerate() {
                     *p = pixel(frame, x, y);
                 }
+                slot.write_at(HEADER + y * WIDTH, &row);
             }
             Some(FRAME)
         })?;
@@ -77,10 +85,10 @@ fn viewer(endpoint: &str) -> ringwire::Result<()> {
             Err(e) => return Err(e),
         }
     };
-    viewer.subscribe(b"");
+    viewer.subscribe(b"")?;
     for _ in 0..FRAMES {
         let (frame, roi) = viewer
-            .recv_in_place(Some(Duration::from_secs(10)), roi_of)?
+            .recv_in_place_timeout(Duration::from_secs(10), roi_of)?
             .ok_or(Error::State("malformed frame"))?;
         let (x0, y0) = ((WIDTH - ROI) / 2, (HEIGHT - ROI) / 2);
         let intact = roi.iter().enumerate().all(|(dy, row)| {
@@ -99,6 +107,7 @@ fn viewer(endpoint: &str) -> ringwire::Result<()> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let _log = ringwire_examples::setup_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let default = format!("shm://{}", unique_name("example.camera"));
     let endpoint = args.get(1).cloned().unwrap_or(default);

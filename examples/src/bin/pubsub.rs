@@ -62,6 +62,7 @@ fn subscriber(endpoint: &str) -> ringwire::Result<()> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let _log = ringwire_examples::setup_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let default = format!("shm://{}", unique_name("example.pose"));
     let endpoint = args.get(1).cloned().unwrap_or(default);

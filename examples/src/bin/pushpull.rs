@@ -43,6 +43,7 @@ fn worker(endpoint: &str) -> ringwire::Result<()> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let _log = ringwire_examples::setup_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("worker") {
         let endpoint = args.get(1).ok_or("worker needs an endpoint")?;

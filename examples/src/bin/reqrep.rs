@@ -48,12 +48,12 @@ fn server(endpoint: &str) -> ringwire::Result<()> {
     }
 }
 
-fn client(endpoint: &str) -> ringwire::Result<()> {
+fn client(endpoint: &str) -> Result<(), Box<dyn std::error::Error>> {
     let mut requester = loop {
         match Requester::connect(endpoint) {
             Ok(r) => break r,
             Err(Error::Timeout) => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     };
     let timeout = Duration::from_secs(10);
@@ -70,16 +70,17 @@ fn client(endpoint: &str) -> ringwire::Result<()> {
     let status: Reply = requester.request(&Command::GetStatus, timeout)?;
     println!("status: {status:?}");
     let Reply::Status { joints } = status else {
-        return Err(Error::Protocol("expected a status reply".into()));
+        return Err("expected a status reply".into());
     };
     if joints != [0.0, 0.5, 1.0, 1.5, 2.0, 2.5] {
-        return Err(Error::Protocol(format!("unexpected joints {joints:?}")));
+        return Err(format!("unexpected joints {joints:?}").into());
     }
     let _: Reply = requester.request(&Command::Shutdown, timeout)?;
     Ok(())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let _log = ringwire_examples::setup_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let default = format!("shm://{}", unique_name("example.arm"));
     let endpoint = args.get(1).cloned().unwrap_or(default);

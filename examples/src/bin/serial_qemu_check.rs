@@ -343,6 +343,7 @@ fn run(check: &mut Check) -> Result<()> {
 }
 
 fn main() {
+    let _log = ringwire_examples::setup_logging();
     let Some(elf) = std::env::args().nth(1) else {
         eprintln!("usage: serial-qemu-check FIRMWARE_ELF");
         std::process::exit(2);

@@ -115,8 +115,18 @@ impl Mapping {
         self.ptr
     }
 
+    /// The calling process's pid (claims are judged by pid on Windows: `crate::claims`).
+    pub(super) fn owner_id(&self) -> u32 {
+        std::process::id()
+    }
+
     pub(super) fn len(&self) -> usize {
         self.len
+    }
+
+    /// A mapped section cannot shrink under its mappers on Windows.
+    pub(super) fn is_faulted(&self) -> bool {
+        false
     }
 
     pub(super) fn permissions(&self) -> Option<u32> {

@@ -22,6 +22,13 @@ pub const PROBE: u64 = u64::MAX;
 pub const SYNC: u64 = u64::MAX - 1;
 /// "The run is over": the peer exits its loop without answering.
 pub const BYE: u64 = u64::MAX - 2;
+/// "Report the ages of the messages of the burst before the last `SYNC`": the peer answers
+/// with [`AGE_FIELDS`] messages, the [`Latency`](crate::bench::Latency) fields in order
+/// (`samples`, `min`, `mean`, `p50`, `p90`, `p99`, `p999`, `max`; `samples` 0: no message carried
+/// a timestamp). Sent only over links whose [`Link::stamps`] is true.
+pub const AGES: u64 = u64::MAX - 3;
+/// Number of values in the answer to [`AGES`].
+pub const AGE_FIELDS: usize = 8;
 
 /// What is measured in one run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +104,27 @@ pub trait Link {
     /// returns its sequence number.
     fn recv(&mut self) -> Result<u64>;
 
+    /// Whether [`send_stamped`](Link::send_stamped) and [`recv_stamped`](Link::recv_stamped)
+    /// carry a send timestamp (bytes 8..16 of messages of at least 16 bytes). The default
+    /// links do not: their messages carry only the sequence number and report no ages.
+    fn stamps(&self) -> bool {
+        false
+    }
+
+    /// [`send`](Link::send), with `sent_ns` (a [`clock::now_ns`](crate::bench::clock::now_ns)
+    /// reading, or 0: no timestamp) in bytes 8..16 (little endian) if the message has room and
+    /// the link [`stamps`](Link::stamps). The default ignores `sent_ns`.
+    fn send_stamped(&mut self, seq: u64, sent_ns: u64) -> Result<()> {
+        let _ = sent_ns;
+        self.send(seq)
+    }
+
+    /// [`recv`](Link::recv), with the timestamp the message carries (0: none). The default
+    /// returns 0.
+    fn recv_stamped(&mut self) -> Result<(u64, u64)> {
+        Ok((self.recv()?, 0))
+    }
+
     /// Pushes out anything [`send`](Link::send) batched. Called after the last message of a
     /// burst; a no-op for transports that do not batch.
     fn flush(&mut self) -> Result<()> {
@@ -170,6 +198,20 @@ pub trait Transport: Sync {
 /// Writes `seq` into the first eight bytes of a message buffer.
 pub fn stamp(buf: &mut [u8], seq: u64) {
     buf[..8].copy_from_slice(&seq.to_le_bytes());
+}
+
+/// Writes a send timestamp into bytes 8..16 of a message buffer, if it has them.
+pub fn stamp_time(buf: &mut [u8], sent_ns: u64) {
+    if let Some(b) = buf.get_mut(8..16) {
+        b.copy_from_slice(&sent_ns.to_le_bytes());
+    }
+}
+
+/// Reads the send timestamp from bytes 8..16 of a received message (0 if it is shorter).
+pub fn read_time(buf: &[u8]) -> u64 {
+    buf.get(8..16)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
 }
 
 /// Reads the sequence number from a received message.

@@ -20,13 +20,25 @@ use crate::shm::{Publisher, Puller, Pusher, ShmOptions, Subscriber, WaitMode};
 
 use crate::bench::link::{
     BenchError, CONNECT_TIMEOUT, Kind, Link, PROBE, Params, Prepared, Ready, Result, Transport,
-    fail, message_buffer, read_seq, stamp, unique_name,
+    fail, message_buffer, read_seq, read_time, stamp, stamp_time, unique_name,
 };
 
 /// Room per slot beyond the payload (frame header and slack).
 const SLOT_SLACK: usize = 64;
 /// Slots of the throughput queue.
 const THROUGHPUT_SLOTS: usize = 1024;
+/// Large messages get fewer slots, so that a ring stays under this many bytes (but keeps at
+/// least [`MIN_SLOTS`]): 1024 slots of 4 MiB would not fit most `/dev/shm`s.
+const RING_BYTES: usize = 64 << 20;
+/// The fewest slots a ring gets.
+const MIN_SLOTS: usize = 4;
+/// The pattern's default slot count (PUB/SUB, PUSH/PULL).
+const DEFAULT_SLOTS: usize = 64;
+
+/// Slots of `slot_size` bytes that fit [`RING_BYTES`] (at least [`MIN_SLOTS`]).
+fn ring_fit(slot_size: usize) -> usize {
+    (RING_BYTES / slot_size.max(1)).max(MIN_SLOTS)
+}
 
 /// One of ringwire's wait modes.
 pub struct RingwireShm {
@@ -84,16 +96,39 @@ struct ShmLink {
 }
 
 impl ShmLink {
-    /// The next message's sequence number, or `None` if `timeout` passed first.
-    fn recv_within(&mut self, timeout: Option<Duration>) -> Result<Option<u64>> {
-        let got = match &mut self.rx {
-            // In place: the sequence number is copied out of the slot, the rest stays there
-            // (as iceoryx2's receiver reads its sample in place).
-            Rx::Sub(s) => s.recv_in_place(timeout, |m| match m.read_at::<8>(0) {
-                Some(seq) => Ok(u64::from_le_bytes(seq)),
-                None => read_seq(&[]),
-            }),
-            Rx::Pull(s) => s.recv_with(timeout, |m| read_seq(m.payload())),
+    /// The next message's sequence number and, if `STAMPED` and the messages have room, its
+    /// send timestamp (else 0), or `None` if `timeout` passed first. A const parameter, so
+    /// that the round trips' receive (`STAMPED` false) compiles to the plain 8-byte read.
+    #[inline]
+    fn recv_within<const STAMPED: bool>(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Option<(u64, u64)>> {
+        let stamped = STAMPED && self.buf.len() >= 16;
+        // In place: the sequence number (and timestamp) is copied out of the slot, the rest
+        // stays there (as iceoryx2's receiver reads its sample in place).
+        let in_place = |m: &crate::shm::InPlace<'_>| {
+            if stamped {
+                match m.read_at::<16>(0) {
+                    Some(head) => Ok((read_seq(&head)?, read_time(&head))),
+                    None => read_seq(&[]).map(|s| (s, 0)),
+                }
+            } else {
+                match m.read_at::<8>(0) {
+                    Some(seq) => Ok((u64::from_le_bytes(seq), 0)),
+                    None => read_seq(&[]).map(|s| (s, 0)),
+                }
+            }
+        };
+        let pulled = |m: crate::shm::MessageRef<'_>| {
+            let p = m.payload();
+            Ok((read_seq(p)?, if stamped { read_time(p) } else { 0 }))
+        };
+        let got = match (&mut self.rx, timeout) {
+            (Rx::Sub(s), None) => s.recv_in_place(in_place),
+            (Rx::Sub(s), Some(t)) => s.recv_in_place_timeout(t, in_place),
+            (Rx::Pull(s), None) => s.recv_with(pulled),
+            (Rx::Pull(s), Some(t)) => s.recv_with_timeout(t, pulled),
         };
         match got {
             Ok(seq) => seq.map(Some),
@@ -101,17 +136,18 @@ impl ShmLink {
             Err(e) => Err(fail("ringwire shm recv", e)),
         }
     }
-}
 
-impl Link for ShmLink {
-    fn send(&mut self, seq: u64) -> Result<()> {
-        stamp(&mut self.buf, seq);
+    /// Sends the message buffer as it is.
+    #[inline]
+    fn send_buf(&mut self) -> Result<()> {
         let msg = &self.buf[..];
         match &mut self.tx {
             Tx::Pub(p) => {
                 p.loan_with(|slot| {
-                    let dst = slot.get_mut(..msg.len())?;
-                    dst.copy_from_slice(msg);
+                    if slot.len() < msg.len() {
+                        return None;
+                    }
+                    slot.copy_from_slice(msg);
                     Some(msg.len())
                 })
                 .map_err(rerr("ringwire shm publish"))?;
@@ -123,12 +159,39 @@ impl Link for ShmLink {
         Ok(())
     }
 
-    fn recv(&mut self) -> Result<u64> {
+    /// The next message, waiting as long as it takes.
+    #[inline]
+    fn recv_any<const STAMPED: bool>(&mut self) -> Result<(u64, u64)> {
         loop {
-            if let Some(seq) = self.recv_within(None)? {
-                return Ok(seq);
+            if let Some(got) = self.recv_within::<STAMPED>(None)? {
+                return Ok(got);
             }
         }
+    }
+}
+
+impl Link for ShmLink {
+    fn send(&mut self, seq: u64) -> Result<()> {
+        stamp(&mut self.buf, seq);
+        self.send_buf()
+    }
+
+    fn recv(&mut self) -> Result<u64> {
+        Ok(self.recv_any::<false>()?.0)
+    }
+
+    fn stamps(&self) -> bool {
+        true
+    }
+
+    fn send_stamped(&mut self, seq: u64, sent_ns: u64) -> Result<()> {
+        stamp(&mut self.buf, seq);
+        stamp_time(&mut self.buf, sent_ns);
+        self.send_buf()
+    }
+
+    fn recv_stamped(&mut self) -> Result<(u64, u64)> {
+        self.recv_any::<true>()
     }
 
     /// A subscriber only sees what is published after it attached: probe every 10 ms.
@@ -136,7 +199,10 @@ impl Link for ShmLink {
         let deadline = Instant::now() + CONNECT_TIMEOUT;
         while Instant::now() < deadline {
             self.send(PROBE)?;
-            if self.recv_within(Some(Duration::from_millis(10)))? == Some(PROBE) {
+            if self
+                .recv_within::<false>(Some(Duration::from_millis(10)))?
+                .is_some_and(|(seq, _)| seq == PROBE)
+            {
                 return Ok(());
             }
         }
@@ -146,26 +212,31 @@ impl Link for ShmLink {
 
 impl RingwireShm {
     pub(crate) fn options(&self, params: Params) -> ShmOptions {
+        let slot_size = params.size.max(8) + SLOT_SLACK;
         let options = ShmOptions::new()
             .wait(self.mode.wait())
-            .slot_size(params.size.max(8) + SLOT_SLACK)
+            .slot_size(slot_size)
             .connect_timeout(CONNECT_TIMEOUT);
         match params.kind {
             Kind::Rtt => options,
-            Kind::Throughput => options.slot_count(THROUGHPUT_SLOTS),
+            Kind::Throughput => options.slot_count(THROUGHPUT_SLOTS.min(ring_fit(slot_size))),
         }
     }
 
     /// This side's sockets; `leader` binds both segments.
     fn open(&self, base: &str, params: Params, leader: bool) -> Result<ShmLink> {
-        let o = self.options(params);
+        let mut o = self.options(params);
+        let fit = ring_fit(o.slot_size);
+        if params.kind == Kind::Rtt && fit < DEFAULT_SLOTS {
+            o = o.slot_count(fit);
+        }
         let ping = format!("shm://{base}-ping");
         let pong = format!("shm://{base}-pong");
         let sub = |ep: &str, bind: bool| -> Result<Rx> {
             let b = Subscriber::builder().options(o.clone());
             let mut s = if bind { b.bind(ep) } else { b.connect(ep) }
                 .map_err(rerr("ringwire shm subscriber"))?;
-            s.subscribe(b"");
+            s.subscribe(b"").map_err(rerr("ringwire shm subscribe"))?;
             Ok(Rx::Sub(s))
         };
         let publisher = |ep: &str, bind: bool| -> Result<Tx> {

@@ -52,17 +52,25 @@ impl Link for ZeroCopyLink {
             slot.get_mut(..message.len())?.copy_from_slice(message);
             Some(message.len())
         };
-        match &mut self.side {
+        let sent = match &mut self.side {
             Side::Req(s) => s.loan_with(fill),
             Side::Rep(s) => s.loan_with(fill),
         }
-        .map_err(|e| fail("ringwire shm zero-copy send", e))
+        .map_err(|e| fail("ringwire shm zero-copy send", e))?;
+        if sent {
+            Ok(())
+        } else {
+            Err(fail(
+                "ringwire shm zero-copy send",
+                "the message does not fit the slot",
+            ))
+        }
     }
 
     fn recv(&mut self) -> Result<u64> {
         let got = match &mut self.side {
-            Side::Req(s) => s.recv_with(None, |m| read_seq(m.payload())),
-            Side::Rep(s) => s.recv_with(None, |m| read_seq(m.payload())),
+            Side::Req(s) => s.recv_with(|m| read_seq(m.payload())),
+            Side::Rep(s) => s.recv_with(|m| read_seq(m.payload())),
         };
         got.map_err(|e| fail("ringwire shm zero-copy recv", e))?
     }

@@ -239,6 +239,6 @@ fn encode_error(e: ringwire_core::serial::EncodeError, size: usize) -> Error {
             limit: Encoder::<MAX_FRAME>::MAX_PAYLOAD,
         },
         E::Message(m) => Error::Encode(m),
-        other => Error::Protocol(format!("cannot frame message: {other}")),
+        other => Error::Protocol(crate::ProtocolError::SerialFrame(other)),
     }
 }

@@ -377,7 +377,7 @@ fn pub_sink_republishes_on_tcp_and_shm() {
     let ep = format!("shm://{}", unique("pub"));
     let mut sink = PubSink::bind(&ep, "fw/").unwrap();
     let mut sub = crate::shm::Subscriber::connect(&ep).unwrap();
-    sub.subscribe(b"fw/");
+    sub.subscribe(b"fw/").unwrap();
     sink.on_frame(&publish_frame(2, &[4, 5])).unwrap();
     let m = sub.recv_multipart_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!(m.frames(), &[b"fw/2".to_vec(), vec![4, 5]]);

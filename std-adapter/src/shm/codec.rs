@@ -1,9 +1,11 @@
 //! Typed messages in slots: postcard straight into a slot (or scratch buffer) behind the frame
-//! headers of [`frames`](super::frames), and a validated in-place view of a received message.
+//! headers of `ringwire_core::frames`, and a validated in-place view of a received message.
 
 use serde::Serialize;
 
-use super::frames::{self, FRAME_HEADER};
+use ringwire_core::frames as layout;
+
+use super::frames::FRAME_HEADER;
 use crate::error::{Error, Result};
 
 /// Encodes `[topic,] postcard(msg)` into `out`; returns the bytes used.
@@ -15,17 +17,14 @@ pub(crate) fn encode_typed<T: Serialize + ?Sized>(
     let limit = out.len();
     let mut at = 0;
     if let Some(topic) = topic {
-        let need = FRAME_HEADER + topic.len().div_ceil(8) * 8;
+        let need = FRAME_HEADER + layout::padded(topic.len());
         if need + FRAME_HEADER > limit {
             return Err(Error::TooLarge {
                 size: need + FRAME_HEADER,
                 limit,
             });
         }
-        frames::write_header(out, topic.len(), true);
-        out[FRAME_HEADER..FRAME_HEADER + topic.len()].copy_from_slice(topic);
-        out[FRAME_HEADER + topic.len()..need].fill(0);
-        at = need;
+        at = layout::write_frame(out, topic, true)?;
     }
     if at + FRAME_HEADER > limit {
         return Err(Error::TooLarge {
@@ -43,7 +42,7 @@ pub(crate) fn encode_typed<T: Serialize + ?Sized>(
         }
         Err(e) => return Err(e.into()),
     };
-    frames::write_header(&mut out[at..], n, false);
+    layout::write_header(&mut out[at..], n, false)?;
     Ok(at + FRAME_HEADER + n)
 }
 
@@ -58,17 +57,13 @@ pub struct MessageRef<'a> {
 impl<'a> MessageRef<'a> {
     /// Validates an encoded payload.
     pub(crate) fn new(payload: &'a [u8]) -> Result<Self> {
-        let mut count = 0;
-        for f in frames::frames(payload) {
-            f?;
-            count += 1;
-        }
+        let count = layout::validate(payload)?;
         Ok(Self { payload, count })
     }
 
     /// The frames, in order.
     pub fn frames(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        frames::frames(self.payload).map_while(|f| f.ok())
+        layout::frames(self.payload).map_while(|f| f.ok())
     }
 
     /// Number of frames (at least 1).

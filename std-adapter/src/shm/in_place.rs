@@ -9,13 +9,15 @@
 //! receive discards the callback's result if the check fails. A reader that needs a header and a
 //! region of interest of a 1 MiB image copies those bytes and leaves the rest in the ring.
 //!
-//! The frame layout is the one in `frames` (8-byte header `len`, `more`, data padded to 8),
-//! parsed here with racy reads: every length is bounds-checked against the message before use,
-//! and the number of frames is bounded by the message length, so a torn or hostile slot gives an
-//! error or a discarded read, never a panic.
+//! The frame layout is `ringwire_core::frames` (8-byte header `len`, `more`, data padded to 8),
+//! parsed by that module's one parser ([`Walk`]) fed with racy copies of the headers: every
+//! length is bounds-checked against the message before use, and the number of frames is bounded
+//! by the message length, so a torn or hostile slot gives an error or a discarded read, never a
+//! panic.
 
-use super::frames::FRAME_HEADER;
-use crate::error::{Error, Result};
+use ringwire_core::frames::{FrameError, Walk};
+
+use crate::error::Result;
 
 /// A message in a broadcast slot, as seen by `Subscriber::recv_in_place`'s callback. Nothing is
 /// copied out but what the callback asks for: the payload (last frame) through
@@ -82,19 +84,15 @@ impl InPlace<'_> {
         if i >= self.frames {
             return None;
         }
-        let mut at = 0usize;
-        for k in 0..=i {
-            let (len, _) = header(self.copy, at).ok()?;
-            let data = at + FRAME_HEADER;
-            if len > self.message_len.saturating_sub(data) {
-                return None;
-            }
-            if k == i {
-                return Some((data, len));
-            }
-            at = data + padded(len);
+        let mut walk = Walk::new(self.message_len);
+        for _ in 0..i {
+            walk.next_with(|at, h| read_header(self.copy, at, h))?
+                .ok()?;
         }
-        None
+        let span = walk
+            .next_with(|at, h| read_header(self.copy, at, h))?
+            .ok()?;
+        Some((span.at, span.len))
     }
 }
 
@@ -112,71 +110,46 @@ fn copy_range(
     copy(at + offset, &mut dst[..n])
 }
 
-fn padded(len: usize) -> usize {
-    len.div_ceil(8) * 8
-}
-
-fn corrupt(what: &str) -> Error {
-    Error::Protocol(format!("corrupt shm message: {what}"))
-}
-
-/// The frame header at `at`: data length and MORE flag.
-fn header(copy: &dyn Fn(usize, &mut [u8]) -> usize, at: usize) -> Result<(usize, bool)> {
-    let mut h = [0u8; FRAME_HEADER];
-    if copy(at, &mut h) != FRAME_HEADER {
-        return Err(corrupt("frame header truncated"));
-    }
-    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-    match u32::from_le_bytes([h[4], h[5], h[6], h[7]]) {
-        0 => Ok((len, false)),
-        1 => Ok((len, true)),
-        _ => Err(corrupt("bad MORE flag")),
-    }
+/// Copies the header at `at` for the core parser; whether all 8 bytes were there.
+fn read_header(copy: &dyn Fn(usize, &mut [u8]) -> usize, at: usize, h: &mut [u8; 8]) -> bool {
+    copy(at, h) == h.len()
 }
 
 /// Parses the frames of a `len`-byte message read through `copy` (racy copies of message
-/// ranges). Copies the first `topic_buf.len()` bytes of the first frame (at most) into
-/// `topic_buf` and hands that prefix and the view to `with`.
+/// ranges) with the core parser. Copies the first `topic_buf.len()` bytes of the first frame
+/// (at most) into `topic_buf` and hands that prefix and the view to `with`.
 pub(crate) fn parse<R>(
     copy: &dyn Fn(usize, &mut [u8]) -> usize,
     len: usize,
     topic_buf: &mut [u8],
     with: impl FnOnce(&[u8], InPlace<'_>) -> R,
 ) -> Result<R> {
-    let mut at = 0usize;
+    let mut walk = Walk::new(len);
     let mut topic_len = 0usize;
-    // Each frame takes at least its 8-byte header: never more frames than that.
-    for frames in 0..len / FRAME_HEADER {
-        let (frame_len, more) = header(copy, at)?;
-        let data = at + FRAME_HEADER;
-        if frame_len > len - data {
-            return Err(corrupt("frame length past the end of the slot"));
-        }
+    let mut frames = 0usize;
+    // The walk ends after the last frame or at the first error; each step consumes at least a
+    // header, so it takes at most `len / 8` steps whatever the bytes say.
+    while let Some(span) = walk.next_with(|at, h| read_header(copy, at, h)) {
+        let span = span?;
         if frames == 0 {
-            let n = frame_len.min(topic_buf.len());
-            topic_len = copy(data, &mut topic_buf[..n]);
+            let n = span.len.min(topic_buf.len());
+            topic_len = copy(span.at, &mut topic_buf[..n]);
         }
-        if !more {
-            if data + frame_len != len {
-                return Err(corrupt("bytes after the last frame"));
-            }
+        frames += 1;
+        if !span.more {
             return Ok(with(
                 &topic_buf[..topic_len],
                 InPlace {
                     copy,
                     message_len: len,
-                    frames: frames + 1,
-                    payload_at: data,
-                    payload_len: frame_len,
+                    frames,
+                    payload_at: span.at,
+                    payload_len: span.len,
                 },
             ));
         }
-        at = data + padded(frame_len);
-        if at >= len {
-            return Err(corrupt("frame header truncated"));
-        }
     }
-    Err(corrupt("frame header truncated"))
+    Err(FrameError::Truncated.into())
 }
 
 #[cfg(test)]

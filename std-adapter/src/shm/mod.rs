@@ -2,7 +2,8 @@
 //!
 //! Each endpoint is one segment (`/dev/shm/ringwire.name` on Linux) holding the rings of one
 //! pattern from `ringwire_core::ring`: a broadcast ring for PUB/SUB ([`Publisher`],
-//! [`Subscriber`]), two SPSC rings for REQ/REP ([`Requester`], [`Replier`]), an MPMC ring for
+//! [`Subscriber`]), a table of client channels of two SPSC rings each for REQ/REP (one
+//! [`Replier`] serving up to [`ShmOptions::max_clients`] [`Requester`]s), an MPMC ring for
 //! PUSH/PULL ([`Pusher`], [`Puller`]). A send is a few atomic operations and one copy into a
 //! slot (none with a loan); a blocked receive sleeps on the segment's futex word, and a sender
 //! only makes a wake system call when someone sleeps. `bind` creates the segment (reclaiming
@@ -11,7 +12,7 @@
 //!
 //! The API follows ZeroMQ (and the socket transport): `send`/`recv` of postcard-typed values,
 //! `_bytes` and `_multipart` forms, `recv_timeout`/`try_recv`, prefix subscriptions, and a
-//! [`Poller`]. Slot layout, lifecycle and crash semantics: `docs/shm-transport.md`.
+//! [`Poller`](crate::Poller). Slot layout, lifecycle and crash semantics: `docs/shm-transport.md`.
 //!
 //! ```
 //! use ringwire::shm::{Publisher, Subscriber};
@@ -19,7 +20,7 @@
 //! let ep = format!("shm://doc-pose-{}", std::process::id());
 //! let mut publisher = Publisher::bind(&ep)?;
 //! let mut subscriber = Subscriber::connect(&ep)?;
-//! subscriber.subscribe(b"pose"); // ZeroMQ semantics: nothing until subscribed
+//! subscriber.subscribe(b"pose")?; // ZeroMQ semantics: nothing until subscribed
 //!
 //! publisher.send_on("pose", &(1.0f32, 2.0f32))?;
 //! let (x, y): (f32, f32) = subscriber.recv()?;
@@ -33,17 +34,17 @@ mod codec;
 pub mod frames;
 mod in_place;
 mod options;
-mod poller;
+pub(crate) mod poller;
 mod pubsub;
 mod pushpull;
 pub(crate) mod recv;
-mod reqrep;
+pub(crate) mod reqrep;
 mod wait;
 
 pub use codec::MessageRef;
 pub use in_place::InPlace;
-pub use options::{Builder, FullPolicy, ShmOptions, ShmSocket, WaitMode};
-pub use poller::{PollHandle, Pollable, Poller};
-pub use pubsub::{Publisher, Subscriber};
+pub use options::{Builder, FullPolicy, LagPolicy, ShmOptions, ShmSocket, WaitMode};
+pub use pubsub::{Publisher, SUBSCRIBER_ENTRIES, Subscriber};
 pub use pushpull::{Puller, PushLoan, Pusher};
 pub use reqrep::{Replier, Requester};
+pub use ringwire_core::ring::broadcast::SlotWriter;

@@ -7,14 +7,14 @@
 //! and pullers once per liveness interval) skips a message a dead pusher never finished and
 //! frees a slot a dead puller was taking (that message is lost, never duplicated).
 
-use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
-use ringwire_core::ring::mpmc::{Loan, Mpmc};
+use ringwire_core::ring::mpmc::{Consumer, Loan, Mpmc, Producer};
 use ringwire_core::ring::{RecvError, SendError};
-use ringwire_core::segment::{Creator, OpenError, RingConfig};
+use ringwire_core::segment::{ClaimError, Creator, OpenError, RingConfig, RingKind};
 use ringwire_platform::{SegmentName, SharedSegment};
+use self_cell::self_cell;
 use serde::Serialize;
 
 use super::attach::{self, RingSet};
@@ -24,24 +24,59 @@ use super::options::{Builder, FullPolicy, ShmOptions, ShmSocket};
 use super::pubsub::send_error;
 use super::recv::{Wait, recv_methods};
 use super::wait::{Check, EventSource, Waited, notify, notify_space, wait_for};
-use crate::error::{Error, Result};
+use crate::error::{Error, ProtocolError, Result};
 use ringwire_platform::wait::{OsWaiter, Waiter};
 
 type Ring = Mpmc<SharedSegment>;
 
-/// How long claims without a recorded owner must persist before recovery releases them.
-const UNATTRIBUTED_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// This socket's handle on the ring: a producer for a pusher, a consumer for a puller. It is
+/// taken on first use and kept for the socket's life (per segment), so its participant-table
+/// entry is claimed once, not once per message.
+enum Handle<'a> {
+    Producer(Producer<'a, SharedSegment>),
+    Consumer(Consumer<'a, SharedSegment>),
+}
+
+/// The handle, once taken (`None` until the first send or receive, or while every entry of
+/// the participant table is taken).
+type Seat<'a> = Option<Handle<'a>>;
+
+self_cell!(
+    /// The ring and this socket's handle on it.
+    struct Attached {
+        owner: Ring,
+        #[covariant]
+        dependent: Seat,
+    }
+);
+
+/// Takes the seat's handle as `want` builds it if there is none yet. `Ok(None)`: every
+/// participant entry is taken (wait like on a busy ring: the periodic check frees the entries
+/// of dead processes).
+fn seated<'s, 'a>(
+    seat: &'s mut Seat<'a>,
+    want: impl FnOnce() -> std::result::Result<Handle<'a>, ClaimError>,
+) -> Result<Option<&'s Handle<'a>>> {
+    if seat.is_none() {
+        match want() {
+            Ok(handle) => *seat = Some(handle),
+            Err(ClaimError::TooManyParticipants { .. }) => return Ok(None),
+            Err(e) => return Err(Error::Protocol(ProtocolError::Claim(e))),
+        }
+    }
+    Ok(seat.as_ref())
+}
 
 impl RingSet for Ring {
     const TYPE_NAME: &'static str = "ringwire.shm.pushpull/1";
     const PATTERN: &'static str = "PUSH/PULL";
 
     fn segment_len(config: &RingConfig) -> Option<usize> {
-        config.required_len()
+        config.required_len_for(RingKind::Mpmc)
     }
 
     fn create(seg: SharedSegment, config: RingConfig, creator: Creator) -> Result<Self> {
-        Mpmc::create(seg, config, creator).map_err(|e| Error::Protocol(e.to_string()))
+        Mpmc::create(seg, config, creator).map_err(|e| Error::Protocol(ProtocolError::Create(e)))
     }
 
     fn open(seg: SharedSegment, config: RingConfig) -> std::result::Result<Self, OpenError> {
@@ -52,17 +87,16 @@ impl RingSet for Ring {
 /// The ring plus what both sides need to wait on it and recover it.
 /// One try of a queue operation: the ring, this process's owner id and the segment's name in,
 /// `Some` when done.
-type Attempt<'a, T> = dyn FnMut(&Ring, u32, &SegmentName) -> Result<Option<T>> + 'a;
+type Attempt<'a, T> =
+    dyn for<'r> FnMut(&'r Ring, &mut Seat<'r>, u32, &SegmentName) -> Result<Option<T>> + 'a;
 
 struct Queue {
-    ring: Ring,
-    /// This process's owner id, read once: `getpid` is a system call, and a socket is not
-    /// used across `fork` (as with ZeroMQ's sockets).
+    cell: Attached,
+    /// This process's owner id in the segment (its pid, whose liveness lock the mapping holds),
+    /// read once: a socket is not used across `fork` (as with ZeroMQ's sockets).
     me: u32,
     name: SegmentName,
     options: ShmOptions,
-    /// When a recovery last saw a claim with no owner recorded yet.
-    unattributed_since: Cell<Option<Instant>>,
     stale: attach::StaleCheck,
 }
 
@@ -82,21 +116,29 @@ impl Queue {
 
     fn new(ring: Ring, name: SegmentName, options: ShmOptions) -> Self {
         let stale = attach::StaleCheck::new(ring.segment().region(), options.liveness_interval);
+        let me = attach::owner_id(ring.segment().region());
         Self {
-            ring,
-            me: attach::owner_id(),
+            cell: Attached::new(ring, |_| None),
+            me,
             name,
             options,
-            unattributed_since: Cell::new(None),
             stale,
         }
+    }
+
+    /// The ring.
+    fn ring(&self) -> &Ring {
+        self.cell.borrow_owner()
     }
 
     /// On paths that may never block: follow a replacement segment if the creator died.
     fn follow(&mut self) {
         if self.stale.due()
-            && let Some(ring) =
-                attach::replacement::<Ring>(&self.name, &self.options, self.ring.segment().region())
+            && let Some(ring) = attach::replacement::<Ring>(
+                &self.name,
+                &self.options,
+                self.ring().segment().region(),
+            )
         {
             *self = Self::new(ring, self.name.clone(), self.options.clone());
         }
@@ -106,29 +148,19 @@ impl Queue {
     /// replacement segment if the creator died and a successor bound the name.
     fn check(
         ring: &Ring,
-        me: u32,
         name: &SegmentName,
         options: &ShmOptions,
-        unattributed_since: &Cell<Option<Instant>>,
         next: &mut Option<Ring>,
     ) -> Result<Check> {
-        // A claim with no owner recorded yet is normally a live claimer a few instructions
-        // after its CAS, but one preempted on a loaded machine can sit there for a while. So
-        // unattributed claims are released only after every check for a long quiet period
-        // (UNATTRIBUTED_GRACE, or 20 liveness intervals if longer) kept seeing some.
-        let grace = UNATTRIBUTED_GRACE.max(options.liveness_interval * 20);
-        let release = unattributed_since
-            .get()
-            .is_some_and(|t| t.elapsed() >= grace);
-        if let Ok(report) = ring.recover(me, attach::owner_alive, release) {
-            if report.tombstoned + report.freed + report.released_unattributed > 0 {
-                log::warn!("shm://{name}: recovered slots of dead processes: {report:?}");
-            }
-            if report.unattributed == 0 || report.released_unattributed > 0 {
-                unattributed_since.set(None);
-            } else if unattributed_since.get().is_none() {
-                unattributed_since.set(Some(Instant::now()));
-            }
+        // Only claims whose owner process has certainly ended are released; a claim with no
+        // owner recorded yet (a claimer between its CAS and its owner store) only once the
+        // ring's participant table shows that no live process can be its claimer
+        // (ringwire_platform::claims, ringwire_core::ring::mpmc). Dead processes' table entries
+        // are freed too.
+        if let Ok(report) = ringwire_platform::claims::recover_mpmc(ring)
+            && report.tombstoned + report.freed > 0
+        {
+            log::warn!("shm://{name}: recovered slots of dead processes: {report:?}");
         }
         *next = attach::replacement::<Ring>(name, options, ring.segment().region());
         Ok(if next.is_some() {
@@ -151,22 +183,23 @@ impl Queue {
         loop {
             let mut next = None;
             let Self {
-                ring,
+                cell,
                 me,
                 name,
                 options,
-                unattributed_since,
                 ..
             } = self;
             let me = *me;
-            let waited = wait_for(
-                options.wait,
-                wait,
-                ring.segment(),
-                options.liveness_interval,
-                &mut || Self::check(ring, me, name, options, unattributed_since, &mut next),
-                &mut || attempt(ring, me, name),
-            )?;
+            let waited = cell.with_dependent_mut(|ring, seat| {
+                wait_for(
+                    options.wait,
+                    wait,
+                    ring.segment(),
+                    options.liveness_interval,
+                    &mut || Self::check(ring, name, options, &mut next),
+                    &mut || attempt(ring, seat, me, name),
+                )
+            })?;
             match waited {
                 Waited::Done(v) => return Ok(v),
                 Waited::Reattach => {
@@ -180,10 +213,12 @@ impl Queue {
 
     fn send(&mut self, encode: &dyn Fn(&mut [u8]) -> Result<usize>) -> Result<()> {
         self.follow();
-        let done = self.wait(self.full_wait(), &mut |ring, me, _| {
-            let producer = ring
-                .producer(me)
-                .map_err(|e| Error::Protocol(e.to_string()))?;
+        let done = self.wait(self.full_wait(), &mut |ring, seat, me, _| {
+            let producer = match seated(seat, || ring.producer(me).map(Handle::Producer))? {
+                Some(Handle::Producer(producer)) => producer,
+                Some(Handle::Consumer(_)) => return Err(Error::State("a pusher holds a consumer")),
+                None => return Ok(None),
+            };
             let mut loan = match producer.loan() {
                 Ok(loan) => loan,
                 Err(SendError::Full) | Err(SendError::Busy) => return Ok(None),
@@ -193,7 +228,7 @@ impl Queue {
             let n = encode(&mut loan)?;
             loan.commit(n).map(Some).map_err(send_error)
         })?;
-        notify(self.ring.segment(), done);
+        notify(self.ring().segment(), done);
         Ok(())
     }
 }
@@ -239,13 +274,24 @@ impl Pusher {
     /// Dropping the loan uncommitted queues nothing (pullers skip the slot).
     pub fn loan(&mut self) -> Result<PushLoan<'_>> {
         self.queue.follow();
+        let me = self.queue.me;
+        let seated = self.queue.cell.with_dependent_mut(|ring, seat| {
+            seated(seat, || ring.producer(me).map(Handle::Producer)).map(|h| h.is_some())
+        })?;
+        if !seated {
+            // Every participant entry is taken by live processes.
+            return Err(Error::Protocol(ProtocolError::Claim(
+                ClaimError::TooManyParticipants {
+                    max: ringwire_core::segment::MPMC_PARTICIPANTS as u32,
+                },
+            )));
+        }
         let queue = &self.queue;
-        let me = queue.me;
-        let ring = &queue.ring;
+        let ring = queue.ring();
         let seg = ring.segment();
-        let producer = ring
-            .producer(me)
-            .map_err(|e| Error::Protocol(e.to_string()))?;
+        let Some(Handle::Producer(producer)) = queue.cell.borrow_dependent() else {
+            return Err(Error::State("a pusher holds a consumer"));
+        };
         let take = || match producer.loan() {
             Ok(loan) if loan.len() < FRAME_HEADER => Err(Error::TooLarge {
                 size: FRAME_HEADER,
@@ -271,14 +317,7 @@ impl Pusher {
             if now.duration_since(last_check) >= interval {
                 // A slot wedged by a dead puller is freed here.
                 let mut ignored = None;
-                Queue::check(
-                    ring,
-                    me,
-                    &queue.name,
-                    &queue.options,
-                    &queue.unattributed_since,
-                    &mut ignored,
-                )?;
+                Queue::check(ring, &queue.name, &queue.options, &mut ignored)?;
                 last_check = now;
             }
             // Sleep until a puller frees a slot (it wakes us) or the next check is due.
@@ -312,7 +351,14 @@ impl Pusher {
 
     /// Messages queued and not yet taken (approximate while others push and pull).
     pub fn queued(&self) -> u64 {
-        self.queue.ring.len()
+        self.queue.ring().len()
+    }
+
+    /// Largest one-frame payload a message may carry, in bytes (larger sends are
+    /// `Error::TooLarge`).
+    pub fn max_message_size(&self) -> usize {
+        let slot = self.queue.ring().segment().config().slot_size as usize;
+        slot.saturating_sub(FRAME_HEADER)
     }
 
     /// The endpoint, `shm://name`.
@@ -393,10 +439,12 @@ impl Puller {
         f: impl FnOnce(MessageRef<'_>) -> Result<R>,
     ) -> Result<R> {
         let mut f = Some(f);
-        let got = self.queue.wait(wait, &mut |ring, me, name| {
-            let consumer = ring
-                .consumer(me)
-                .map_err(|e| Error::Protocol(e.to_string()))?;
+        let got = self.queue.wait(wait, &mut |ring, seat, me, name| {
+            let consumer = match seated(seat, || ring.consumer(me).map(Handle::Consumer))? {
+                Some(Handle::Consumer(consumer)) => consumer,
+                Some(Handle::Producer(_)) => return Err(Error::State("a puller holds a producer")),
+                None => return Ok(None),
+            };
             match consumer.try_borrow() {
                 // The message is read in place; its slot is freed when `msg` drops.
                 Ok(msg) => {
@@ -406,14 +454,15 @@ impl Puller {
                     f(MessageRef::new(&msg)?).map(Some)
                 }
                 Err(RecvError::Empty | RecvError::Busy) => Ok(None),
-                Err(e) => Err(Error::Protocol(format!(
-                    "shm://{name}: work queue slot is corrupt ({e})"
-                ))),
+                Err(e) => Err(Error::Protocol(ProtocolError::CorruptRing {
+                    endpoint: format!("shm://{name}"),
+                    error: e,
+                })),
             }
         });
         // A slot was freed (even if decoding failed): wake pushers waiting for room.
         if !matches!(got, Err(Error::WouldBlock | Error::Timeout)) {
-            notify_space(self.queue.ring.segment());
+            notify_space(self.queue.ring().segment());
         }
         got
     }
@@ -428,10 +477,10 @@ impl Puller {
 
 impl super::poller::Pollable for Puller {
     fn readable(&self) -> bool {
-        !self.queue.ring.is_empty()
+        !self.queue.ring().is_empty()
     }
     fn poll_handle(&self) -> super::poller::PollHandle<'_> {
-        super::poller::PollHandle(self.queue.ring.segment())
+        super::poller::PollHandle(self.queue.ring().segment())
     }
 }
 

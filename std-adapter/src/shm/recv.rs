@@ -1,6 +1,12 @@
 //! The receive family every shm socket offers (`recv`, `recv_timeout`, `try_recv`, their
-//! `_bytes` and `_multipart` forms, and `recv_with` for in-place access), written once as a
-//! macro over each socket's `recv_raw`.
+//! `_bytes`, `_multipart` and `_with` (in-place access) forms), written once as a macro over
+//! each socket's `recv_raw`.
+//!
+//! The timeout convention, the same on the ZMTP sockets and the transport-neutral ones: every
+//! receive comes in three forms — `recv*` waits as long as it takes, `recv*_timeout(d)` gives
+//! up with `Error::Timeout` after `d` (`Duration::ZERO`: one look without waiting; a duration
+//! too long to represent waits as long as it takes), `try_recv*` does not wait and says
+//! `Error::WouldBlock`.
 
 use std::time::{Duration, Instant};
 
@@ -102,19 +108,32 @@ macro_rules! recv_methods {
             self.recv_raw($crate::shm::recv::Wait::Try, |m| Ok(m.to_message()))
         }
 
-        /// Receives a message and hands it to `f` in place, without allocating; `timeout`
-        /// `None` waits as long as it takes, `Some(Duration::ZERO)` does not wait.
+        /// Receives a message and hands it to `f` in place, without allocating, waiting as
+        /// long as it takes.
         pub fn recv_with<R>(
             &mut self,
-            timeout: Option<std::time::Duration>,
             f: impl FnOnce($crate::shm::MessageRef<'_>) -> R,
         ) -> $crate::Result<R> {
-            let wait = match timeout {
-                None => $crate::shm::recv::Wait::Forever,
-                Some(t) if t.is_zero() => $crate::shm::recv::Wait::Try,
-                Some(t) => $crate::shm::recv::Wait::timeout(t),
-            };
-            self.recv_raw(wait, |m| Ok(f(m)))
+            self.recv_raw($crate::shm::recv::Wait::Forever, |m| Ok(f(m)))
+        }
+
+        /// [`recv_with`](Self::recv_with), but fails with `Error::Timeout` after `timeout`
+        /// (zero: one look without waiting).
+        pub fn recv_with_timeout<R>(
+            &mut self,
+            timeout: std::time::Duration,
+            f: impl FnOnce($crate::shm::MessageRef<'_>) -> R,
+        ) -> $crate::Result<R> {
+            self.recv_raw($crate::shm::recv::Wait::timeout(timeout), |m| Ok(f(m)))
+        }
+
+        /// [`recv_with`](Self::recv_with) without waiting: `Error::WouldBlock` if no message
+        /// is there.
+        pub fn try_recv_with<R>(
+            &mut self,
+            f: impl FnOnce($crate::shm::MessageRef<'_>) -> R,
+        ) -> $crate::Result<R> {
+            self.recv_raw($crate::shm::recv::Wait::Try, |m| Ok(f(m)))
         }
     };
 }

@@ -26,6 +26,21 @@ pub(crate) trait EventSource {
     fn unregister(&self);
     /// The event word.
     fn word(&self) -> &AtomicU32;
+    /// Whether the segment's mapping faulted (its file was truncated under us) and now holds
+    /// zero pages instead of the shared memory.
+    fn faulted(&self) -> bool {
+        ringwire_platform::segment::is_faulted_at(std::ptr::from_ref(self.word()).cast())
+    }
+}
+
+/// Fails with [`SegmentError::Faulted`](ringwire_platform::SegmentError::Faulted) if the
+/// segment behind `source` was truncated under this process: whatever the ring operation
+/// read after that was zeros, not the peers' data.
+pub(crate) fn check_fault(source: &dyn EventSource) -> Result<()> {
+    if source.faulted() {
+        return Err(ringwire_platform::SegmentError::Faulted.into());
+    }
+    Ok(())
 }
 
 impl<R: Region> EventSource for Segment<R> {
@@ -66,6 +81,11 @@ pub(crate) fn wait_for<T>(
     alive: &mut dyn FnMut() -> Result<Check>,
     attempt: &mut dyn FnMut() -> Result<Option<T>>,
 ) -> Result<Waited<T>> {
+    let attempt = &mut || {
+        let got = attempt();
+        check_fault(source)?;
+        got
+    };
     if let Some(v) = attempt()? {
         return Ok(Waited::Done(v));
     }
@@ -132,16 +152,10 @@ pub(crate) fn notify(source: &dyn EventSource, notify: Notify) {
 }
 
 /// Called by a consumer after it freed a slot: wakes senders sleeping on a full ring. The
-/// rings only wake on publish, so the consumer side does this itself, with the same
-/// Dekker-style protocol as the core's `notify` (SeqCst fence, then the waiter count).
+/// protocol (SeqCst fence, waiter count, event bump) is the core's `Segment::notify_space`, the
+/// same one every send uses; this only adds the futex wake it asks for.
 pub(crate) fn notify_space<R: Region>(segment: &Segment<R>) {
-    // SYNC: SeqCst fence pairs with the one in `Segment::register_waiter`: either the sleeper's
-    // re-check after registering sees the freed slot, or this load sees its registration.
-    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-    if segment.waiters() > 0 {
-        let word = segment.word();
-        // SYNC: Release pairs with the Acquire load of the event word in `register_waiter`.
-        word.fetch_add(1, std::sync::atomic::Ordering::Release);
-        OsWaiter::default().wake_all(word);
+    if segment.notify_space().must_wake() {
+        OsWaiter::default().wake_all(segment.word());
     }
 }

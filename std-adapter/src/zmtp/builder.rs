@@ -35,6 +35,13 @@ impl<S: ZmtpSocket> Builder<S> {
         self
     }
 
+    /// Most bytes queued for sending on all connections together
+    /// ([`Options::max_queued_bytes`]).
+    pub fn max_queued_bytes(mut self, n: usize) -> Self {
+        self.opts.max_queued_bytes = n;
+        self
+    }
+
     /// Receive high-water mark, in messages.
     pub fn recv_hwm(mut self, n: usize) -> Self {
         self.opts.recv_hwm = n;

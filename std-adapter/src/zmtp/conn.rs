@@ -1,7 +1,11 @@
-//! One ZMTP connection: its stream, decoder, reassembly of multipart messages and a
-//! batching write buffer.
+//! One ZMTP connection: its stream, the core's connection machine, reassembly of
+//! multipart messages and a batching write buffer.
 //!
-//! Reads go into a fixed 64 KiB buffer and through the push decoder; frame parts are
+//! The protocol itself (greeting, handshake, socket-type check, PING/PONG, heartbeat
+//! timers) is [`zmtp::Connection`], a sans-IO machine in the core; this file only moves
+//! bytes between it, the stream and the socket's inbox. Reads go into the socket's one
+//! 64 KiB read buffer (lent to the reading connection through [`Sink`], so an idle
+//! connection holds no read buffer) and through the machine; frame parts are
 //! appended to the socket's [`Inbox`] (its open message), so a peer's announced size never decides an
 //! allocation (the decoder has already checked it against the limits, and the buffer
 //! grows only as bytes arrive, at most [`DIRECT_MAX`] ahead). The rest of a large frame
@@ -18,7 +22,7 @@ use std::time::{Duration, Instant};
 use ringwire_core::pattern::heartbeat::Heartbeat;
 use ringwire_core::pattern::socket_type::SocketType;
 use ringwire_core::pattern::subscription::Subscriptions;
-use ringwire_core::zmtp::{self, Command, Decoder, Item, Limits, Version};
+use ringwire_core::zmtp::{self, Connection, ConnectionError, DecodeError, Event, Limits, Tick};
 
 use super::inbox::{Carry, Inbox};
 use super::transport::Stream;
@@ -26,7 +30,7 @@ use crate::endpoint::Endpoint;
 
 /// Bytes of command (READY with properties, SUBSCRIBE) a connection accepts.
 const COMMAND_BUF: usize = 4096;
-/// Size of the read buffer.
+/// Size of the socket's read buffer.
 const READ_BUF: usize = 64 * 1024;
 /// Reads per connection per pump, so one fast peer cannot starve the others.
 const READS_PER_PUMP: usize = 4;
@@ -36,6 +40,12 @@ const DIRECT_MIN: u64 = 16 * 1024;
 /// Room made for one direct read: the inbox grows by at most this much ahead of bytes
 /// that actually arrived, whatever size the peer announced.
 const DIRECT_MAX: u64 = 256 * 1024;
+/// What a plain read takes while the peer's messages are large: enough for the frame
+/// headers and a little data, so the body's header is decoded before most of the body
+/// has been read, and the rest of it is received straight into the inbox. (A full
+/// [`READ_BUF`] read would take a whole 64 KiB message into the read buffer and copy it
+/// into the inbox afterwards: one extra syscall costs less than that copy.)
+const HEADER_READ: usize = 4 * 1024;
 /// A message at least this large, queued with nothing waiting before it, is written
 /// from the caller's frames (one vectored write) rather than copied into `wbuf` first.
 const WRITE_THROUGH_MIN: usize = 16 * 1024;
@@ -43,11 +53,13 @@ const WRITE_THROUGH_MIN: usize = 16 * 1024;
 const MAX_IOV: usize = 16;
 
 /// Where a read puts what it decodes: events in `out`, messages in `inbox` (a
-/// subscriber's only when `filter` matches their first frame).
+/// subscriber's only when `filter` matches their first frame); `rbuf` is the socket's
+/// read buffer, shared by its connections (allocated at the first read).
 pub struct Sink<'a> {
     pub out: &'a mut Vec<Incoming>,
     pub inbox: &'a mut Inbox,
     pub filter: Option<&'a Subscriptions<Box<[u8]>>>,
+    pub rbuf: &'a mut Box<[u8]>,
 }
 
 /// Where a connection came from.
@@ -72,33 +84,50 @@ pub struct Conn {
     /// Unique for the socket's lifetime (slots are reused, uids are not).
     pub uid: u64,
     pub stream: Stream,
+    /// The socket's endpoint this connection belongs to (bound or connected).
     pub endpoint: Endpoint,
+    /// The peer's address, where it has one (see [`super::SocketEvent`]).
+    pub peer: Option<Endpoint>,
     pub origin: Origin,
     kind: SocketType,
-    decoder: Option<Box<Decoder<COMMAND_BUF>>>,
-    rbuf: Box<[u8]>,
+    /// The protocol machine (taken out while a read feeds it).
+    machine: Option<Box<Connection<COMMAND_BUF>>>,
     wbuf: Vec<u8>,
     wpos: usize,
     ends: VecDeque<usize>,
+    /// The peer's READY arrived (mirrors the machine, for the socket's bookkeeping).
     pub ready: bool,
-    pub peer_version: Option<Version>,
-    pub peer_type: Option<SocketType>,
     /// Routing id (the peer's `Identity`, or one the socket assigned).
     pub routing_id: Vec<u8>,
     /// The part of a message received when the last read ended.
     carry: Carry,
     /// Bytes a direct read took beyond its frame, on their way to the decoder.
     spill: Vec<u8>,
+    /// The last whole message had a frame of at least [`DIRECT_MIN`] bytes: the next
+    /// plain read takes only [`HEADER_READ`] bytes, so a large body goes direct.
+    large_messages: bool,
+    /// The open message has such a frame.
+    open_is_large: bool,
+    /// Bytes taken by plain reads (through the read buffer), for tests.
+    #[cfg(test)]
+    pub buffered_bytes: usize,
     /// The peer's subscriptions (publishers only).
     pub subs: Option<Subscriptions<Box<[u8]>>>,
-    pub heartbeat: Heartbeat,
     pub created_ms: u64,
     /// Why the connection must close, once it must.
     pub dead: Option<String>,
+    /// The size a peer announced beyond the limits (the connection closes for it).
+    pub too_large: Option<u64>,
     /// The kernel refused bytes at the last flush (the driver waits for writability).
     pub blocked: bool,
     /// Interest registered with the driver: (read, write).
     pub registered: (bool, bool),
+    /// The interest this connection has in the engine's readiness set (`None`: not in it).
+    pub owner_interest: Option<(bool, bool)>,
+    /// When the machine's timers next need a look (ms; `u64::MAX`: never, 0: at once).
+    /// Only fed bytes and ticks change the machine, so until then a pump need not touch
+    /// it: with a thousand idle connections that look was most of a round trip's work.
+    tick_at: u64,
     /// End of our greeting and READY in `wbuf`.
     handshake_end: usize,
     /// The receive timeout set on the stream (`None`: none, a waiting read sleeps
@@ -112,7 +141,7 @@ impl Conn {
     pub fn new(
         uid: u64,
         stream: Stream,
-        endpoint: Endpoint,
+        (endpoint, peer): (Endpoint, Option<Endpoint>),
         origin: Origin,
         kind: SocketType,
         identity: &[u8],
@@ -120,54 +149,100 @@ impl Conn {
         heartbeat: Heartbeat,
         now_ms: u64,
     ) -> Conn {
+        let mut config = zmtp::Config::new(kind);
+        config.identity = identity;
+        config.limits = limits;
+        config.heartbeat = heartbeat;
+        config.as_server = origin == Origin::Accepted;
+        let (machine, dead) = match Connection::new(config) {
+            Ok(m) => (Some(Box::new(m)), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
         let mut c = Conn {
             uid,
             stream,
             endpoint,
+            peer,
             origin,
             kind,
-            decoder: Some(Box::new(Decoder::new(limits))),
-            rbuf: vec![0u8; READ_BUF].into_boxed_slice(),
+            machine,
             wbuf: Vec::with_capacity(4096),
             wpos: 0,
             ends: VecDeque::new(),
             ready: false,
-            peer_version: None,
-            peer_type: None,
             routing_id: Vec::new(),
             carry: Carry::default(),
             spill: Vec::new(),
+            large_messages: false,
+            open_is_large: false,
+            #[cfg(test)]
+            buffered_bytes: 0,
             subs: None,
-            heartbeat,
             created_ms: now_ms,
-            dead: None,
+            dead,
+            too_large: None,
             handshake_end: 0,
             blocked: false,
             registered: (true, false),
+            owner_interest: None,
+            tick_at: 0,
             recv_timeout: None,
         };
-        let mut hello = [0u8; 64 + 64 + 255];
-        let mut n = zmtp::encode_greeting(&mut hello, Version::V3_1, origin == Origin::Accepted)
-            .unwrap_or(0);
-        let mut props: Vec<(&[u8], &[u8])> = vec![(b"Socket-Type", kind.name().as_bytes())];
-        if !identity.is_empty()
-            && matches!(
-                kind,
-                SocketType::Req | SocketType::Dealer | SocketType::Router
-            )
-        {
-            props.push((b"Identity", identity));
+        if let Some(m) = c.machine.as_mut() {
+            take_transmit(m, &mut c.wbuf, &mut c.ends);
         }
-        n += zmtp::encode_ready(&mut hello[n..], &props).unwrap_or(0);
-        c.wbuf.extend_from_slice(&hello[..n]);
-        c.ends.push_back(c.wbuf.len());
         c.handshake_end = c.wbuf.len();
         c
     }
 
+    /// Bytes of memory this connection holds: its own state, the protocol machine and
+    /// every buffer (allocated, used or not); a publisher adds its peer's subscription
+    /// table.
+    pub fn held_bytes(&self) -> usize {
+        let machine = self
+            .machine
+            .as_ref()
+            .map_or(0, |_| size_of::<Connection<COMMAND_BUF>>());
+        size_of::<Self>()
+            + machine
+            + self.wbuf.capacity()
+            + self.ends.capacity() * size_of::<usize>()
+            + self.carry.held_bytes()
+            + self.spill.capacity()
+            + self.routing_id.capacity()
+    }
+
     /// Whether the peer understands SUBSCRIBE/CANCEL/PING commands.
     pub fn speaks_3_1(&self) -> bool {
-        self.peer_version.is_some_and(Version::has_3_1_commands)
+        self.machine.as_ref().is_some_and(|m| m.speaks_3_1())
+    }
+
+    /// Runs the heartbeat at `now`: a PING due goes out (queued and flushed); returns
+    /// whether the peer has been silent too long.
+    pub fn heartbeat_timed_out(&mut self, now: u64) -> bool {
+        if now < self.tick_at {
+            return false;
+        }
+        let Some(m) = self.machine.as_mut() else {
+            return false;
+        };
+        let tick = m.on_tick(now);
+        if tick == Tick::Transmit {
+            take_transmit(m, &mut self.wbuf, &mut self.ends);
+        }
+        self.tick_at = m.next_deadline().unwrap_or(u64::MAX);
+        if tick == Tick::Transmit {
+            self.flush();
+        }
+        tick == Tick::TimedOut
+    }
+
+    /// When [`heartbeat_timed_out`](Self::heartbeat_timed_out) next needs a call.
+    pub fn heartbeat_deadline(&self) -> Option<u64> {
+        if self.tick_at != 0 {
+            return (self.tick_at != u64::MAX).then_some(self.tick_at);
+        }
+        self.machine.as_ref().and_then(|m| m.next_deadline())
     }
 
     /// Whether unsent bytes are waiting.
@@ -372,22 +447,30 @@ impl Conn {
         mut now_ms: u64,
         out: &mut Sink<'_>,
     ) -> (u64, bool) {
-        let (Some(mut dec), mut rbuf) = (self.decoder.take(), std::mem::take(&mut self.rbuf))
-        else {
+        let Some(mut m) = self.machine.take() else {
             return (now_ms, false);
         };
+        let mut rbuf = std::mem::take(out.rbuf);
+        if rbuf.is_empty() {
+            rbuf = vec![0u8; READ_BUF].into_boxed_slice();
+        }
         let mut came = false;
         out.inbox.unstash(&mut self.carry);
         for k in 0..READS_PER_PUMP {
             let block = k == 0 && wait.is_some();
             // Deep inside a large frame: receive the rest straight into the inbox.
-            let left = dec.frame_body_left();
+            let left = m.frame_body_left();
             let direct = (left >= DIRECT_MIN).then(|| left.min(DIRECT_MAX) as usize);
+            let plain = if self.large_messages {
+                HEADER_READ
+            } else {
+                READ_BUF
+            };
             let r = match direct {
                 Some(room) => out
                     .inbox
                     .recv_into(room, |v| self.stream.recv_spare(v, block)),
-                None => self.stream.recv(&mut rbuf, block),
+                None => self.stream.recv(&mut rbuf[..plain], block),
             };
             if k == 0 {
                 if let Some(clock) = wait {
@@ -399,16 +482,18 @@ impl Conn {
                 ));
             }
             let more = match (direct, r) {
-                (Some(room), Ok(n)) if n > 0 => self.took_direct(&mut dec, n, room, now_ms, out),
-                (_, r) => self.take_in(&mut dec, &rbuf, r, now_ms, out),
+                (Some(room), Ok(n)) if n > 0 => self.took_direct(&mut m, n, room, now_ms, out),
+                (_, r) => self.take_in(&mut m, &rbuf[..plain], r, now_ms, out),
             };
             if !more {
                 break;
             }
         }
         out.inbox.stash(&mut self.carry);
-        self.decoder = Some(dec);
-        self.rbuf = rbuf;
+        self.machine = Some(m);
+        // Fed bytes may have moved the machine's deadlines.
+        self.tick_at = 0;
+        *out.rbuf = rbuf;
         (now_ms, came)
     }
 
@@ -417,7 +502,7 @@ impl Conn {
     /// out, a signal interrupted it), a close or an error.
     fn take_in(
         &mut self,
-        dec: &mut Decoder<COMMAND_BUF>,
+        m: &mut Connection<COMMAND_BUF>,
         buf: &[u8],
         r: io::Result<usize>,
         now_ms: u64,
@@ -429,8 +514,11 @@ impl Conn {
                 false
             }
             Ok(n) => {
-                self.heartbeat.on_received(now_ms);
-                if let Err(e) = self.feed(dec, &buf[..n], now_ms, out) {
+                #[cfg(test)]
+                {
+                    self.buffered_bytes += n;
+                }
+                if let Err(e) = self.feed(m, &buf[..n], now_ms, out) {
                     self.dead = Some(e);
                     return false;
                 }
@@ -456,14 +544,13 @@ impl Conn {
     /// whether more may be waiting.
     fn took_direct(
         &mut self,
-        dec: &mut Decoder<COMMAND_BUF>,
+        m: &mut Connection<COMMAND_BUF>,
         n: usize,
         room: usize,
         now_ms: u64,
         out: &mut Sink<'_>,
     ) -> bool {
-        self.heartbeat.on_received(now_ms);
-        let (took, ended) = dec.skip_body(n as u64);
+        let (took, ended) = m.on_body_bytes(n as u64, now_ms);
         // `took` <= `n`, a usize.
         let extra = n - took as usize;
         let mut spill = std::mem::take(&mut self.spill);
@@ -476,7 +563,7 @@ impl Conn {
                 self.deliver(out);
             }
         }
-        let fed = self.feed(dec, &spill, now_ms, out);
+        let fed = self.feed(m, &spill, now_ms, out);
         spill.clear();
         self.spill = spill;
         if let Err(e) = fed {
@@ -486,28 +573,31 @@ impl Conn {
         n >= room
     }
 
+    /// Feeds bytes to the machine and acts on what it reports; `Err` holds why the
+    /// connection must close.
     fn feed(
         &mut self,
-        dec: &mut Decoder<COMMAND_BUF>,
+        m: &mut Connection<COMMAND_BUF>,
         mut input: &[u8],
         now_ms: u64,
         out: &mut Sink<'_>,
     ) -> Result<(), String> {
         while !input.is_empty() {
-            let (used, item) = dec
-                .decode(input)
-                .map_err(|e| format!("protocol error: {e}"))?;
-            input = &input[used..];
-            match item {
-                None => {}
-                Some(Item::Greeting(g)) => {
-                    if !g.is_null_mechanism() {
-                        return Err("peer asks for a security mechanism other than NULL".into());
+            let (used, event) = match m.on_bytes(input, now_ms) {
+                Ok(x) => x,
+                Err(e) => {
+                    if let ConnectionError::Decode(DecodeError::FrameTooLarge(n)) = e {
+                        self.too_large = Some(n);
                     }
-                    self.peer_version = Some(g.version);
+                    return Err(self.failed(m, e));
                 }
-                Some(Item::Command(cmd)) => self.on_command(cmd, now_ms, out.out)?,
-                Some(Item::Frame(part)) => {
+            };
+            input = &input[used..];
+            match event {
+                Some(Event::Frame(part)) => {
+                    if part.is_first() && part.len >= DIRECT_MIN {
+                        self.open_is_large = true;
+                    }
                     out.inbox.extend(part.data);
                     if part.is_last() {
                         out.inbox.end_frame();
@@ -516,16 +606,44 @@ impl Conn {
                         }
                     }
                 }
-                Some(_) => {}
+                Some(Event::HandshakeDone { identity, .. }) => {
+                    self.routing_id = identity.to_vec();
+                    self.ready = true;
+                    self.flush();
+                    out.out.push(Incoming::Ready);
+                }
+                Some(Event::Subscribe(p)) => out.out.push(Incoming::Subscribe(p.to_vec())),
+                Some(Event::Cancel(p)) => out.out.push(Incoming::Cancel(p.to_vec())),
+                Some(Event::Ping) => take_transmit(m, &mut self.wbuf, &mut self.ends),
+                Some(Event::PeerError(reason)) => {
+                    return Err(format!(
+                        "peer sent ERROR: {}",
+                        String::from_utf8_lossy(reason)
+                    ));
+                }
+                // The greeting, PONGs, ignored commands.
+                _ => {}
             }
         }
         Ok(())
     }
 
+    /// The machine failed with `e`: what it queued for the peer (an ERROR to an
+    /// incompatible peer) goes out as far as the handshake gate lets it; returns the
+    /// reason to close with.
+    fn failed(&mut self, m: &mut Connection<COMMAND_BUF>, e: ConnectionError) -> String {
+        if !m.transmit().is_empty() {
+            take_transmit(m, &mut self.wbuf, &mut self.ends);
+            self.flush();
+        }
+        e.to_string()
+    }
+
     /// A whole message is open in the inbox: a publisher's peer sends subscriptions
     /// (3.0 style, `\x01`/`\x00` + prefix), other sockets keep it (a subscriber only if
     /// its own subscriptions match).
-    fn deliver(&self, out: &mut Sink<'_>) {
+    fn deliver(&mut self, out: &mut Sink<'_>) {
+        self.large_messages = std::mem::take(&mut self.open_is_large);
         if matches!(self.kind, SocketType::Pub | SocketType::XPub) {
             if out.inbox.open_frames() == 1 {
                 match out.inbox.open_first().split_first() {
@@ -541,53 +659,16 @@ impl Conn {
             out.inbox.discard();
         }
     }
+}
 
-    fn on_command(
-        &mut self,
-        cmd: Command<'_>,
-        now_ms: u64,
-        out: &mut Vec<Incoming>,
-    ) -> Result<(), String> {
-        match cmd {
-            Command::Ready(props) => {
-                if self.ready {
-                    return Err("second READY".into());
-                }
-                let peer = props
-                    .socket_type()
-                    .and_then(SocketType::from_name)
-                    .ok_or("READY without a known Socket-Type")?;
-                if !self.kind.is_compatible(peer) {
-                    self.queue_command(32, |b| zmtp::encode_error(b, b"Invalid socket type"));
-                    self.flush();
-                    return Err(format!(
-                        "incompatible peer socket type {} for {}",
-                        peer.name(),
-                        self.kind.name()
-                    ));
-                }
-                self.peer_type = Some(peer);
-                self.routing_id = props.identity().unwrap_or_default().to_vec();
-                self.ready = true;
-                self.flush();
-                out.push(Incoming::Ready);
-            }
-            Command::Error(reason) => {
-                return Err(format!(
-                    "peer sent ERROR: {}",
-                    String::from_utf8_lossy(reason)
-                ));
-            }
-            Command::Subscribe(p) => out.push(Incoming::Subscribe(p.to_vec())),
-            Command::Cancel(p) => out.push(Incoming::Cancel(p.to_vec())),
-            Command::Ping { ttl_ds, context } => {
-                self.heartbeat.on_peer_ping(ttl_ds, now_ms);
-                let ctx = context.to_vec();
-                self.queue_command(16, |b| zmtp::encode_pong(b, &ctx));
-            }
-            Command::Pong(_) | Command::Unknown { .. } => {}
-            _ => {}
-        }
-        Ok(())
+/// Moves the control bytes the machine queued (greeting, READY, PONG, PING, ERROR)
+/// into the write buffer, as one queued item.
+fn take_transmit(m: &mut Connection<COMMAND_BUF>, wbuf: &mut Vec<u8>, ends: &mut VecDeque<usize>) {
+    let t = m.transmit();
+    if !t.is_empty() {
+        wbuf.extend_from_slice(t);
+        ends.push_back(wbuf.len());
+        let n = t.len();
+        m.advance_transmit(n);
     }
 }

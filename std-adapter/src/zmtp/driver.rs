@@ -10,15 +10,15 @@
 //! created) or a 25 ms tick, then `try_lock`s the engine: if the owner holds it, the
 //! owner is already pumping and the driver goes back to sleep. Established
 //! connections of sockets that are not publishers are registered for writability only,
-//! so a request/reply round trip never wakes the driver.
+//! so a request/reply round trip never wakes the driver. (Off Linux the wait is a
+//! level-triggered `poll` with the same interests: see `ringwire_platform::readiness`.)
 
-use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rustix::event::{Timespec, epoll};
+use ringwire_platform::readiness::Readiness;
 
 use super::engine::Engine;
 
@@ -27,12 +27,12 @@ const TICK: Duration = Duration::from_millis(25);
 
 /// How long corked bytes wait for more to join them before the driver writes them.
 const CORK_DELAY: Duration = Duration::from_micros(30);
-/// epoll data of the waker eventfd (sockets use 0).
-const WAKER: u64 = 1;
 
 struct Shared {
     engine: Mutex<Engine>,
     stop: AtomicBool,
+    /// The driver's wait set (`None`: no driver).
+    readiness: Option<Arc<Readiness>>,
 }
 
 /// An engine shared between its owner and the idle-time driver thread.
@@ -41,25 +41,14 @@ pub struct Driven {
 }
 
 impl Driven {
-    /// Wraps `engine` and starts its driver (no driver if epoll is unavailable: the
-    /// socket then progresses only inside its owner's calls).
+    /// Wraps `engine` and starts its driver (no driver if the wait set cannot be made:
+    /// the socket then progresses only inside its owner's calls).
     pub fn new(mut engine: Engine) -> Driven {
-        let ep = epoll::create(epoll::CreateFlags::CLOEXEC).and_then(|ep| {
-            let flags =
-                rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK;
-            let waker = rustix::event::eventfd(0, flags)?;
-            epoll::add(
-                &ep,
-                &waker,
-                epoll::EventData::new_u64(WAKER),
-                epoll::EventFlags::IN | epoll::EventFlags::ET,
-            )?;
-            Ok((Arc::new(ep), Arc::new(waker)))
-        });
-        let epoll_fd = match ep {
-            Ok((fd, waker)) => {
-                engine.set_epoll(fd.clone(), waker);
-                Some(fd)
+        let readiness = match Readiness::new() {
+            Ok(r) => {
+                let r = Arc::new(r);
+                engine.set_readiness(r.clone());
+                Some(r)
             }
             Err(e) => {
                 log::warn!("no idle-time driver: {e}");
@@ -69,12 +58,13 @@ impl Driven {
         let shared = Arc::new(Shared {
             engine: Mutex::new(engine),
             stop: AtomicBool::new(false),
+            readiness,
         });
-        if let Some(ep) = epoll_fd {
+        if let Some(r) = shared.readiness.clone() {
             let s = shared.clone();
             let spawned = thread::Builder::new()
                 .name("ringwire-zmtp".into())
-                .spawn(move || drive(&s, &ep));
+                .spawn(move || drive(&s, &r));
             if let Err(e) = spawned {
                 log::warn!("no idle-time driver thread: {e}");
             }
@@ -96,29 +86,30 @@ impl Drop for Driven {
         // SYNC: Relaxed is enough: the driver re-checks `stop` after every wake-up and
         // the engine it would touch is emptied under the mutex below.
         self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(r) = &self.shared.readiness {
+            // Let the driver stop now (the level-triggered backends hold duplicates of
+            // the descriptors while they sleep).
+            r.wake();
+        }
         let mut e = self.lock();
         e.linger();
         e.shutdown();
     }
 }
 
-fn drive(shared: &Shared, ep: &OwnedFd) {
-    let mut events = Vec::with_capacity(32);
-    let tick = Timespec {
-        tv_sec: 0,
-        tv_nsec: i64::from(TICK.subsec_nanos()),
-    };
+fn drive(shared: &Shared, readiness: &Readiness) {
+    let mut scratch = Default::default();
     while !shared.stop.load(Ordering::Relaxed) {
-        events.clear();
-        let _ = epoll::wait(
-            ep.as_fd(),
-            rustix::buffer::spare_capacity(&mut events),
-            Some(&tick),
-        );
+        // Only the level-triggered backends call this (epoll has everything registered).
+        let watch = || match shared.engine.try_lock() {
+            Ok(e) => Some(e.watch_list()),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner().watch_list()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        let (corked, any) = readiness.wait(&mut scratch, TICK, watch);
         if shared.stop.load(Ordering::Relaxed) {
             break;
         }
-        let corked = events.iter().any(|ev| ev.data.u64() == WAKER);
         if corked {
             // Bytes were corked: give the burst a moment to grow, then write them.
             thread::sleep(CORK_DELAY);
@@ -126,7 +117,7 @@ fn drive(shared: &Shared, ep: &OwnedFd) {
         // An edge-triggered event is reported once: if the owner holds the engine it
         // may not look at this descriptor before it lets go (a publisher returning from
         // a send), so retry with a growing pause rather than wait for the next tick.
-        let missed = !events.is_empty();
+        let missed = any;
         let mut pause = CORK_DELAY;
         loop {
             let mut e = match shared.engine.try_lock() {

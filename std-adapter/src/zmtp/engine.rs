@@ -8,17 +8,18 @@
 //! the caller's own thread, so a request/reply round trip costs the two kernel
 //! socket hops and nothing else (libzmq adds two I/O-thread hand-offs).
 
-use std::os::fd::AsFd;
-use std::sync::mpsc;
+use std::collections::HashMap;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use rustix::event::epoll;
+use rustix::fd::{AsFd, BorrowedFd};
 
 use ringwire_core::pattern::backoff::Backoff;
 use ringwire_core::pattern::heartbeat::Heartbeat;
 use ringwire_core::pattern::socket_type::SocketType;
 use ringwire_core::pattern::subscription::Subscriptions;
 use ringwire_core::zmtp;
+use ringwire_platform::readiness::{Interest, Readiness};
 
 use super::conn::{Conn, Incoming, Origin};
 use super::inbox::Inbox;
@@ -27,7 +28,9 @@ use super::transport::{Listener, Stream};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 
+mod budget;
 mod pump;
+mod ready_set;
 
 /// Write buffers flush on their own once this many bytes are pending.
 const FLUSH_AT: usize = 64 * 1024;
@@ -37,6 +40,23 @@ const PUMP_EVERY: Duration = Duration::from_millis(1);
 /// and written together by the driver (see `driver.rs`); isolated sends (a request, a
 /// control-loop publish) are written at once.
 pub const CORK_WINDOW: Duration = Duration::from_micros(5);
+/// First pause of accepting after `accept` ran out of descriptors (EMFILE, ENFILE,
+/// ENOBUFS, ENOMEM); it doubles up to [`ACCEPT_PAUSE_MAX`] while the shortage lasts.
+const ACCEPT_PAUSE_MIN: u64 = 10;
+/// Longest pause of accepting (ms) while descriptors are short.
+const ACCEPT_PAUSE_MAX: u64 = 500;
+
+/// What [`Engine::send_to`] did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// Queued (and written, unless corked or held back).
+    Yes,
+    /// The peer's queue holds `send_hwm` messages.
+    Full,
+    /// The socket's queued bytes would pass [`Options::max_queued_bytes`].
+    OverBudget,
+}
+
 struct Connector {
     endpoint: Endpoint,
     backoff: Backoff,
@@ -54,24 +74,63 @@ pub struct Engine {
     rr: usize,
     /// Received messages with the uid of the connection they came from.
     pub inbox: Inbox,
+    /// The read buffer every connection reads through, one at a time (allocated at the
+    /// first read).
+    rbuf: Box<[u8]>,
     next_uid: u64,
     last_pump: Instant,
-    /// The driver's epoll set, where new descriptors are registered.
-    epoll: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
-    /// The driver's eventfd, written when bytes are corked.
-    waker: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    /// The driver's wait set, where new descriptors are registered, and its waker,
+    /// woken when bytes are corked.
+    readiness: Option<Arc<Readiness>>,
     last_send: Instant,
     burst: bool,
     corked: bool,
     scratch: Vec<Incoming>,
     pub stats: Stats,
-    monitor: Option<mpsc::Sender<SocketEvent>>,
+    /// Every receiver handed out by `monitor` and still held.
+    monitors: Vec<mpsc::Sender<SocketEvent>>,
     next_id: u32,
     /// A subscriber's own subscriptions, re-sent to every new publisher connection.
     pub own_subs: Option<Subscriptions<Box<[u8]>>>,
     /// The connection (uid) a receive waits on while set: only its messages can end
     /// the wait (a REQ waiting for its reply), so the wait may sleep on it alone.
     pub focus: Option<u64>,
+    /// Accepting is paused until this time (ms) because `accept` ran out of
+    /// descriptors: the listeners are not watched meanwhile (level-triggered, a pending
+    /// connection nobody can accept would wake every `poll` at once).
+    accept_paused: Option<u64>,
+    /// The current pause length (ms), doubled per failure in one shortage episode; 0
+    /// while accepting works (so the episode's warning is logged once).
+    accept_pause: u64,
+    /// The owner's readiness set ([`ready_set`]): what a pump that waits for any
+    /// descriptor asks instead of polling each (`None`: not made yet, or unavailable).
+    ready_set: Option<ready_set::ReadySet>,
+    /// The most descriptors one `poll(2)` of a pump was handed since the last reset
+    /// (tests check that waits stay off `poll` when the readiness set is there).
+    /// Slots whose connection the bookkeeping walks (reaping, interest syncing,
+    /// flushing, timers) must look at: every connection touched since it was last seen
+    /// settled. A connection off the list is alive, has nothing to write, is registered
+    /// with the driver and the readiness set as it wants, and has no timer due before
+    /// [`timer_floor`](Self::timer_floor); so a walk costs what is going on, not how many
+    /// peers are connected. Connections leave it only where the readiness set is synced
+    /// (without one, every connection stays on it and the walks cover all, as before).
+    unsettled: Vec<usize>,
+    /// Per slot: whether it is on `unsettled`.
+    listed: Vec<bool>,
+    /// No connection off `unsettled` has a timer (handshake timeout, heartbeat) due
+    /// before this (ms); when it passes, `timers` looks at every connection.
+    timer_floor: u64,
+    /// Whether the inbox had room when the readiness set was last synced (a change
+    /// changes every connection's read interest).
+    synced_read_ok: Option<bool>,
+    /// The slot of each connection by uid.
+    slots: HashMap<u64, usize>,
+    #[cfg(test)]
+    pub poll_fds_max: usize,
+    /// Connections the engine's bookkeeping walks looked at since the last reset
+    /// (tests check that a round trip looks at O(1) of them, however many are idle).
+    #[cfg(test)]
+    pub visited: std::cell::Cell<usize>,
 }
 
 impl Engine {
@@ -87,51 +146,66 @@ impl Engine {
             conns: Vec::new(),
             rr: 0,
             inbox: Inbox::default(),
+            rbuf: Box::default(),
             scratch: Vec::new(),
             next_uid: 1,
             last_pump: Instant::now(),
-            epoll: None,
-            waker: None,
+            readiness: None,
             last_send: Instant::now(),
             burst: false,
             corked: false,
             stats: Stats::default(),
-            monitor: None,
+            monitors: Vec::new(),
             next_id: rand_seed(),
             own_subs,
             focus: None,
+            accept_paused: None,
+            accept_pause: 0,
+            ready_set: None,
+            unsettled: Vec::new(),
+            listed: Vec::new(),
+            timer_floor: 0,
+            synced_read_ok: None,
+            slots: HashMap::new(),
+            #[cfg(test)]
+            poll_fds_max: 0,
+            #[cfg(test)]
+            visited: std::cell::Cell::new(0),
         }
     }
 
-    /// Registers future descriptors with the idle-time driver's epoll set.
-    pub fn set_epoll(
-        &mut self,
-        fd: std::sync::Arc<std::os::fd::OwnedFd>,
-        waker: std::sync::Arc<std::os::fd::OwnedFd>,
-    ) {
-        self.epoll = Some(fd);
-        self.waker = Some(waker);
+    /// Registers future descriptors with the idle-time driver's wait set.
+    pub fn set_readiness(&mut self, readiness: Arc<Readiness>) {
+        self.readiness = Some(readiness);
     }
 
-    /// Edge-triggered registration (or re-registration) of `fd` with the driver.
-    fn register(&self, fd: std::os::fd::BorrowedFd<'_>, (read, write): (bool, bool), modify: bool) {
-        let Some(ep) = &self.epoll else { return };
-        let mut flags = epoll::EventFlags::ET;
-        if write {
-            flags |= epoll::EventFlags::OUT;
+    /// Registration (or re-registration) of `fd` with the driver (edge-triggered epoll
+    /// on Linux; elsewhere the driver asks [`watch_list`](Self::watch_list) instead).
+    fn register(&self, fd: BorrowedFd<'_>, interest: Interest, modify: bool) {
+        if let Some(r) = &self.readiness {
+            r.register(fd, interest, modify);
         }
-        if read {
-            flags |= epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
-        }
-        let data = epoll::EventData::new_u64(0);
-        let r = if modify {
-            epoll::modify(ep.as_fd(), fd, data, flags)
-        } else {
-            epoll::add(ep.as_fd(), fd, data, flags)
-        };
-        if let Err(e) = r {
-            log::debug!("epoll registration failed: {e}");
-        }
+    }
+
+    /// Duplicates of the descriptors the driver must hear about, with the interest
+    /// the Linux backend registers (for the level-triggered backends). A connection
+    /// whose bytes the pump would leave in the kernel (the inbox is full) is left out of
+    /// the reads: level-triggered, it would wake the driver again at once.
+    pub fn watch_list(&self) -> Vec<(rustix::fd::OwnedFd, Interest)> {
+        let read_ok = self.inbox.len() < self.opts.recv_hwm;
+        let accepting = self.accepting(self.now_ms());
+        let l = self
+            .listeners
+            .iter()
+            .map(|(l, _)| (l.as_fd(), (accepting, false)));
+        let c = self.conns.iter().flatten().map(|c| {
+            let (read, write) = c.registered;
+            (c.stream.as_fd(), (read && (read_ok || !c.ready), write))
+        });
+        l.chain(c)
+            .filter(|(_, (r, w))| *r || *w)
+            .filter_map(|(fd, i)| Some((fd.try_clone_to_owned().ok()?, i)))
+            .collect()
     }
 
     /// What the driver must hear about a connection: reads while the handshake runs
@@ -145,6 +219,7 @@ impl Engine {
 
     /// Re-registers connection `id` with the driver if its interest changed.
     fn sync_interest(&mut self, id: usize) {
+        self.visit();
         let Some(c) = self.conns.get(id).and_then(Option::as_ref) else {
             return;
         };
@@ -157,16 +232,58 @@ impl Engine {
         }
     }
 
-    /// [`sync_interest`](Self::sync_interest) for every connection.
+    /// [`sync_interest`](Self::sync_interest) for every connection that may need it
+    /// (those on [`unsettled`](Self::unsettled)).
     fn sync_all(&mut self) {
-        for id in 0..self.conns.len() {
-            self.sync_interest(id);
+        for k in 0..self.unsettled.len() {
+            self.sync_interest(self.unsettled[k]);
         }
+    }
+
+    /// Puts connection `id` on the list the bookkeeping walks look at: call it whenever
+    /// its state may change (bytes queued, read, written, marked dead).
+    pub fn touch(&mut self, id: usize) {
+        if self.listed.len() <= id {
+            self.listed.resize(id + 1, false);
+        }
+        if !self.listed[id] {
+            self.listed[id] = true;
+            self.unsettled.push(id);
+        }
+    }
+
+    /// [`touch`](Self::touch) for every connection.
+    fn touch_all(&mut self) {
+        for id in 0..self.conns.len() {
+            if self.conns[id].is_some() {
+                self.touch(id);
+            }
+        }
+    }
+
+    /// The earliest time (ms) connection `c`'s timers need a look: its handshake
+    /// timeout while the handshake runs, its heartbeat.
+    fn conn_deadline(c: &Conn, handshake_ms: u64) -> Option<u64> {
+        let hs = (!c.ready).then(|| c.created_ms + handshake_ms);
+        match (hs, c.heartbeat_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Counts one connection looked at by a bookkeeping walk (tests only).
+    #[inline]
+    fn visit(&self) {
+        #[cfg(test)]
+        self.visited.set(self.visited.get() + 1);
     }
 
     /// Closes every listener and connection (the socket is being dropped).
     pub fn shutdown(&mut self) {
         self.conns.clear();
+        self.slots.clear();
+        self.unsettled.clear();
+        self.listed.clear();
         self.listeners.clear();
         self.connectors.clear();
     }
@@ -176,6 +293,12 @@ impl Engine {
             SocketType::Pub | SocketType::XPub => HwmPolicy::DropAndCount,
             _ => HwmPolicy::Block,
         })
+    }
+
+    /// Whether listeners are watched at `now` (accepting is not paused for lack of
+    /// descriptors).
+    fn accepting(&self, now: u64) -> bool {
+        self.accept_paused.is_none_or(|at| now >= at)
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -192,14 +315,13 @@ impl Engine {
         for (_, ep) in &self.listeners {
             let _ = tx.send(SocketEvent::Listening(ep.clone()));
         }
-        self.monitor = Some(tx);
+        self.monitors.push(tx);
         rx
     }
 
-    fn event(&self, e: SocketEvent) {
-        if let Some(tx) = &self.monitor {
-            let _ = tx.send(e);
-        }
+    fn event(&mut self, e: SocketEvent) {
+        // Receivers that were dropped stop receiving (and are forgotten).
+        self.monitors.retain(|tx| tx.send(e.clone()).is_ok());
     }
 
     pub fn bind(&mut self, ep: &str) -> Result<Endpoint> {
@@ -228,11 +350,7 @@ impl Engine {
     /// Adds an endpoint to connect to; a peer that is not up yet is retried with back-off.
     pub fn connect(&mut self, ep: &str) -> Result<()> {
         let endpoint: Endpoint = ep.parse()?;
-        if !matches!(endpoint, Endpoint::Tcp { .. } | Endpoint::Ipc(_)) {
-            return Err(Error::Unsupported(
-                "ZMTP sockets take tcp:// or ipc:// endpoints",
-            ));
-        }
+        super::transport::check_endpoint(&endpoint)?;
         let backoff = Backoff::new(
             self.opts.reconnect_interval.as_millis() as u64,
             self.opts.reconnect_interval_max.as_millis() as u64,
@@ -261,12 +379,18 @@ impl Engine {
         Heartbeat::new(ms(self.opts.heartbeat_interval), timeout, now)
     }
 
-    fn add_conn(&mut self, stream: Stream, endpoint: Endpoint, origin: Origin, now: u64) -> usize {
+    fn add_conn(
+        &mut self,
+        stream: Stream,
+        addrs: (Endpoint, Option<Endpoint>),
+        origin: Origin,
+        now: u64,
+    ) -> usize {
         self.next_uid += 1;
         let conn = Conn::new(
             self.next_uid,
             stream,
-            endpoint,
+            addrs,
             origin,
             self.kind,
             &self.opts.identity,
@@ -282,7 +406,9 @@ impl Engine {
             }
         };
         self.register(conn.stream.as_fd(), conn.registered, false);
+        self.slots.insert(conn.uid, slot);
         self.conns[slot] = Some(conn);
+        self.touch(slot);
         if let Some(c) = self.conns[slot].as_mut() {
             c.flush();
         }
@@ -294,11 +420,16 @@ impl Engine {
         let ep = self.connectors[i].endpoint.clone();
         match Stream::connect(&ep, self.opts.connect_timeout) {
             Ok(stream) => {
-                let id = self.add_conn(stream, ep.clone(), Origin::Connected(i), now);
+                let addrs = (ep.clone(), Some(ep.clone()));
+                let id = self.add_conn(stream, addrs, Origin::Connected(i), now);
                 self.connectors[i].conn = Some(id);
+                log::debug!("{:?} connected to {ep}", self.kind);
                 self.event(SocketEvent::Connected(ep));
             }
-            Err(_) => self.schedule_retry(i, now),
+            Err(e) => {
+                log::debug!("{:?} could not connect to {ep}: {e}; will retry", self.kind);
+                self.schedule_retry(i, now);
+            }
         }
     }
 
@@ -337,7 +468,7 @@ impl Engine {
             }
             if !c.ready {
                 pending.get_or_insert(i);
-            } else if c.queued() < self.opts.send_hwm {
+            } else if self.opts.send_hwm == 0 || c.queued() < self.opts.send_hwm {
                 self.rr = i + 1;
                 return Some(i);
             } else {
@@ -349,19 +480,10 @@ impl Engine {
         Some(i)
     }
 
-    /// [`send_to`](Self::send_to), then for blocking sockets waits until the message
-    /// has left the write buffer, so nothing is stranded when the caller stops calling.
-    pub fn send_through(&mut self, id: usize, prefix: &[&[u8]], frames: &[&[u8]]) -> Result<bool> {
-        // Bytes left in the buffer (kernel back-pressure, a handshake still running, a
-        // cork) are written by later calls or by the idle-time driver, never stranded.
-        Ok(self.send_to(id, prefix, frames))
-    }
-
-    /// Clears the waker eventfd (the driver has flushed).
+    /// Clears the driver's waker (the driver has flushed).
     pub fn drain_waker(&self) {
-        if let Some(w) = &self.waker {
-            let mut b = [0u8; 8];
-            let _ = rustix::io::read(w.as_fd(), &mut b);
+        if let Some(r) = &self.readiness {
+            r.drain();
         }
     }
 
@@ -369,24 +491,47 @@ impl Engine {
     fn cork(&mut self) {
         if !self.corked {
             self.corked = true;
-            if let Some(w) = &self.waker {
-                let _ = rustix::io::write(w.as_fd(), &1u64.to_ne_bytes());
+            if let Some(r) = &self.readiness {
+                r.wake();
             }
         }
     }
 
     /// Queues a message on one connection and writes it unless batching.
     /// A message sent within [`CORK_WINDOW`] of the previous one (a burst) is corked.
-    pub fn send_to(&mut self, id: usize, prefix: &[&[u8]], frames: &[&[u8]]) -> bool {
+    /// Refuses it when the peer's queue holds `send_hwm` messages (0: no limit) or the
+    /// socket's queued bytes would pass the budget. The budget is checked only when
+    /// this connection cannot take the message at once (the kernel refused bytes, the
+    /// handshake is running, or 64 KiB wait): bytes only pile up there, and the usual
+    /// send pays nothing for the check.
+    pub fn send_to(&mut self, id: usize, prefix: &[&[u8]], frames: &[&[u8]]) -> Queued {
         let batch = self.opts.batch;
         let hwm = self.opts.send_hwm;
-        let Some(c) = self.conns.get_mut(id).and_then(Option::as_mut) else {
-            return false;
+        if self.conns.get(id).and_then(Option::as_ref).is_none() {
+            return Queued::Full;
+        }
+        self.touch(id);
+        let Some(c) = self.conns.get(id).and_then(Option::as_ref) else {
+            return Queued::Full;
         };
-        if c.queued() >= hwm {
+        if c.blocked || !c.ready || c.pending_bytes() >= FLUSH_AT {
+            let size = prefix.iter().chain(frames).map(|f| f.len()).sum();
+            if !self.within_budget(size) {
+                if let Some(c) = self.conns[id].as_mut() {
+                    c.flush();
+                }
+                if !self.within_budget(size) {
+                    return Queued::OverBudget;
+                }
+            }
+        }
+        let Some(c) = self.conns.get_mut(id).and_then(Option::as_mut) else {
+            return Queued::Full;
+        };
+        if hwm != 0 && c.queued() >= hwm {
             c.flush();
             if c.queued() >= hwm {
-                return false;
+                return Queued::Full;
             }
         }
         let was_pending = c.has_pending();
@@ -403,7 +548,7 @@ impl Engine {
         } else if c.wants_write() {
             self.cork();
         }
-        true
+        Queued::Yes
     }
 
     /// Sends to every ready peer subscribed to a prefix of the first frame (PUB, XPUB),
@@ -421,21 +566,18 @@ impl Engine {
             }
         }
         for &id in ids.iter() {
-            if self.send_to(id, &[], frames) {
+            let q = self.send_to(id, &[], frames);
+            if q == Queued::Yes {
                 continue;
             }
             if self.policy() == HwmPolicy::DropAndCount {
-                self.stats.dropped_hwm += 1;
+                self.count_drop(q);
                 continue;
             }
             let deadline = self.opts.send_timeout.map(|t| Instant::now() + t);
-            let hwm = self.opts.send_hwm;
-            self.wait(deadline, |e| {
-                e.conns[id]
-                    .as_ref()
-                    .is_none_or(|c| c.queued() < hwm || c.dead.is_some())
-            })?;
-            if !self.send_to(id, &[], frames) && self.conns[id].is_some() {
+            let size = frames.iter().map(|f| f.len()).sum();
+            self.wait(deadline, |e| e.has_room(id, size))?;
+            if self.send_to(id, &[], frames) != Queued::Yes && self.conns[id].is_some() {
                 return Err(Error::Timeout);
             }
         }
@@ -449,11 +591,15 @@ impl Engine {
         let mut deadline = None;
         loop {
             if let Some(id) = self.pick() {
-                if self.send_through(id, prefix, frames)? {
+                // Bytes left in the buffer (kernel back-pressure, a handshake still
+                // running, a cork) are written by later calls or by the idle-time
+                // driver, never stranded.
+                let q = self.send_to(id, prefix, frames);
+                if q == Queued::Yes {
                     return Ok(id);
                 }
                 if self.policy() == HwmPolicy::DropAndCount {
-                    self.stats.dropped_hwm += 1;
+                    self.count_drop(q);
                     return Ok(id);
                 }
             }
@@ -490,7 +636,7 @@ impl Engine {
     }
 
     /// The descriptors a poller waits on (readable) before calling `pump`.
-    pub fn fds(&self) -> Result<Vec<std::os::fd::OwnedFd>> {
+    pub fn fds(&self) -> Result<Vec<rustix::fd::OwnedFd>> {
         let l = self.listeners.iter().map(|(l, _)| l.as_fd());
         let all = l.chain(self.conns.iter().flatten().map(|c| c.stream.as_fd()));
         Ok(all
@@ -525,9 +671,14 @@ impl Engine {
         }
     }
 
+    /// Flushes the connections with bytes to write (only those on
+    /// [`unsettled`](Self::unsettled) can have any).
     fn flush_each(&mut self) {
-        for c in self.conns.iter_mut().flatten() {
-            if c.has_pending() {
+        for &id in &self.unsettled {
+            self.visit();
+            if let Some(c) = self.conns[id].as_mut()
+                && c.has_pending()
+            {
                 c.flush();
             }
         }
@@ -535,9 +686,14 @@ impl Engine {
 
     /// The slot of the live connection with this uid.
     pub fn slot_of(&self, uid: u64) -> Option<usize> {
+        self.visit();
+        let &slot = self.slots.get(&uid)?;
+        let live = |c: &Conn| c.uid == uid && c.dead.is_none();
         self.conns
-            .iter()
-            .position(|c| c.as_ref().is_some_and(|c| c.uid == uid && c.dead.is_none()))
+            .get(slot)?
+            .as_ref()
+            .filter(|c| live(c))
+            .map(|_| slot)
     }
 
     fn on_incoming(&mut self, id: usize, inc: Incoming, now: u64) {
@@ -616,17 +772,30 @@ impl Engine {
         if let Origin::Connected(k) = c.origin {
             self.connectors[k].backoff.on_success();
         }
-        let ep = c.endpoint.clone();
+        let (endpoint, peer, routing_id) =
+            (c.endpoint.clone(), c.peer.clone(), c.routing_id.clone());
+        log::info!(
+            "{:?} on {endpoint}: handshake with {} done",
+            kind,
+            Peer(peer.as_ref())
+        );
         self.sync_interest(id);
-        self.event(SocketEvent::HandshakeSucceeded(ep));
+        self.event(SocketEvent::HandshakeSucceeded {
+            endpoint,
+            peer,
+            routing_id,
+        });
     }
 
     /// Sends a subscription change to every ready publisher connection.
     pub fn broadcast_subscription(&mut self, subscribe: bool, prefix: &[u8]) {
-        for c in self.conns.iter_mut().flatten() {
-            if c.ready {
+        for id in 0..self.conns.len() {
+            if let Some(c) = self.conns[id].as_mut()
+                && c.ready
+            {
                 queue_subscription(c, subscribe, prefix);
                 c.flush();
+                self.touch(id);
             }
         }
     }
@@ -675,6 +844,18 @@ fn queue_subscription(c: &mut Conn, subscribe: bool, prefix: &[u8]) {
         m.push(u8::from(subscribe));
         m.extend_from_slice(prefix);
         c.queue_message(&[], &[&m]);
+    }
+}
+
+/// A peer's address in log records (`an unnamed peer` where it has none).
+pub(super) struct Peer<'a>(pub Option<&'a Endpoint>);
+
+impl std::fmt::Display for Peer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ep) => ep.fmt(f),
+            None => f.write_str("an unnamed peer"),
+        }
     }
 }
 

@@ -40,6 +40,13 @@ pub struct Carry {
     lens: Vec<usize>,
 }
 
+impl Carry {
+    /// Bytes of memory the carry holds (allocated, used or not).
+    pub fn held_bytes(&self) -> usize {
+        self.bytes.capacity() + self.lens.capacity() * size_of::<usize>()
+    }
+}
+
 impl Inbox {
     /// Committed messages.
     pub fn len(&self) -> usize {
@@ -49,6 +56,14 @@ impl Inbox {
     /// Whether no message is committed.
     pub fn is_empty(&self) -> bool {
         self.msgs.is_empty()
+    }
+
+    /// Bytes of memory the inbox holds (allocated, used or not).
+    pub fn held_bytes(&self) -> usize {
+        let word = size_of::<usize>();
+        self.bytes.capacity()
+            + (self.lens.capacity() + self.open_lens.capacity()) * word
+            + self.msgs.capacity() * size_of::<(u64, usize)>()
     }
 
     /// Appends bytes to the open message's current frame.
@@ -142,6 +157,32 @@ impl Inbox {
             self.end_frame();
         }
         self.commit(uid);
+    }
+
+    /// The oldest committed message's uid and frames, borrowed (nothing is copied or
+    /// allocated); [`drop_front`](Self::drop_front) then removes it.
+    pub fn front(&self) -> Option<(u64, impl Iterator<Item = &[u8]> + Clone)> {
+        let &(uid, n) = self.msgs.front()?;
+        let mut at = self.head;
+        let frames = self.lens.iter().take(n).map(move |&len| {
+            let end = (at + len).min(self.open);
+            let f = &self.bytes[at.min(end)..end];
+            at = end;
+            f
+        });
+        Some((uid, frames))
+    }
+
+    /// Removes the oldest committed message (see [`front`](Self::front)).
+    pub fn drop_front(&mut self) {
+        let Some((_, n)) = self.msgs.pop_front() else {
+            return;
+        };
+        for _ in 0..n {
+            let len = self.lens.pop_front().unwrap_or(0);
+            self.head = (self.head + len).min(self.open);
+        }
+        self.compact();
     }
 
     /// Takes the oldest committed message as the caller's frames.
@@ -267,6 +308,30 @@ mod tests {
         inbox.end_frame();
         inbox.commit(4);
         assert_eq!(inbox.pop_front(), Some((4, vec![b"frame".to_vec()])));
+    }
+
+    #[test]
+    fn front_borrows_the_oldest_message_and_drop_front_removes_it() {
+        let mut inbox = Inbox::default();
+        inbox.push(1, &[b"", b"body"]);
+        inbox.push(2, &[b"x"]);
+        inbox.extend(b"open");
+        let (uid, frames) = inbox.front().unwrap();
+        let frames: Vec<&[u8]> = frames.collect();
+        assert_eq!((uid, frames), (1, vec![&b""[..], b"body"]));
+        inbox.drop_front();
+        {
+            let (uid, mut frames) = inbox.front().unwrap();
+            assert_eq!(
+                (uid, frames.next(), frames.next()),
+                (2, Some(&b"x"[..]), None)
+            );
+        }
+        inbox.drop_front();
+        assert!(inbox.front().is_none());
+        inbox.end_frame();
+        inbox.commit(3);
+        assert_eq!(inbox.pop_front(), Some((3, vec![b"open".to_vec()])));
     }
 
     #[test]

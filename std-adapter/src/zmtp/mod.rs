@@ -18,7 +18,8 @@
 //!
 //! A small per-socket *driver* thread covers the time the owner is away (a publisher
 //! between sends, a socket nobody calls): it sleeps in `epoll_wait` on edge-triggered
-//! events and a 25 ms tick and, when the owner is not inside a call (`try_lock` on the
+//! events (on Linux; a level-triggered `poll` elsewhere, see `docs/platforms.md`) and a
+//! 25 ms tick and, when the owner is not inside a call (`try_lock` on the
 //! engine's mutex), accepts, finishes handshakes, reads subscriptions, answers
 //! heartbeats, reconnects and writes what is left in the buffers. Established
 //! connections of non-publishers are registered for writability only, so the driver
@@ -59,15 +60,16 @@ mod builder;
 mod conn;
 mod driver;
 mod engine;
+pub mod events;
 mod inbox;
 mod options;
-mod poller;
+pub(crate) mod poller;
 mod sockets;
 mod transport;
 
 pub use builder::Builder;
+pub use events::EventPublisher;
 pub use options::{HwmPolicy, Options, SocketEvent, Stats};
-pub use poller::{Pollable, Poller};
 pub use sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XSub, ZmtpSocket};
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! The socket types: thin pattern logic (ringwire-core's state machines) over [`Engine`].
 
-use std::os::fd::OwnedFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use rustix::fd::OwnedFd;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -19,10 +19,8 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::message::Message;
 
-fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    postcard::to_allocvec(value)
-        .map_err(|_| Error::Encode(ringwire_core::msg::EncodeError::Unsupported))
-}
+pub(super) mod into;
+use into::{keep_envelope, with_encoded};
 
 fn decode<T: DeserializeOwned>(frames: &[Vec<u8>]) -> Result<T> {
     let last = frames.last().map_or(&[][..], Vec::as_slice);
@@ -41,6 +39,18 @@ pub(super) mod sealed {
 pub trait ZmtpSocket: sealed::Sealed {
     /// The ZeroMQ socket type.
     const TYPE: SocketType;
+
+    /// A stream of connection events, as the socket's own `monitor` (for code generic over
+    /// socket types).
+    fn events(&mut self) -> mpsc::Receiver<SocketEvent> {
+        self.with_engine(|e| e.monitor())
+    }
+
+    /// Publishes the socket's connection events at `endpoint`, as the socket's own
+    /// `publish_events`.
+    fn publish_events_at(&mut self, endpoint: &str) -> Result<crate::zmtp::events::EventPublisher> {
+        crate::zmtp::events::EventPublisher::start(self.events(), endpoint)
+    }
 }
 
 macro_rules! common {
@@ -100,11 +110,23 @@ macro_rules! common {
                 e.bound()
             }
 
-            /// A stream of connection events (from now on).
+            /// A stream of connection events (from now on); each call gets a stream of its
+            /// own, and a dropped receiver stops receiving.
             pub fn monitor(&mut self) -> mpsc::Receiver<SocketEvent> {
                 let mut guard = self.h.lock();
                 let e = &mut *guard;
                 e.monitor()
+            }
+
+            /// Publishes this socket's connection events (from now on) on a PUB socket bound
+            /// at `endpoint`, for another process to watch (`ringwire monitor EP`); the
+            /// message format is in [`events`](crate::zmtp::events). Keep the returned handle:
+            /// dropping it stops the publishing.
+            pub fn publish_events(
+                &mut self,
+                endpoint: &str,
+            ) -> Result<crate::zmtp::events::EventPublisher> {
+                crate::zmtp::events::EventPublisher::start(self.monitor(), endpoint)
             }
 
             /// Counters of dropped messages and closed connections.
@@ -112,6 +134,15 @@ macro_rules! common {
                 let mut guard = self.h.lock();
                 let e = &mut *guard;
                 e.stats
+            }
+
+            /// Bytes of memory the socket holds for its peers: per-connection state
+            /// and buffers (read, write, partial messages), subscription tables and
+            /// received messages not yet taken — allocated bytes, used or not. What a
+            /// hostile peer can make the socket hold shows here (see `docs/zmtp.md`,
+            /// "Memory").
+            pub fn held_bytes(&self) -> usize {
+                self.h.lock().held_bytes()
             }
 
             /// Connections currently open (handshaking or ready).
@@ -158,7 +189,7 @@ macro_rules! common {
             pub fn wait_for_peers(&mut self, n: usize, timeout: Duration) -> Result<()> {
                 let mut guard = self.h.lock();
                 let e = &mut *guard;
-                let ok = e.wait(Some(Instant::now() + timeout), |e| {
+                let ok = e.wait(Wait::For(timeout).deadline(), |e| {
                     e.conns.iter().flatten().filter(|c| c.ready).count() >= n
                 })?;
                 if ok { Ok(()) } else { Err(Error::Timeout) }
@@ -232,6 +263,32 @@ macro_rules! recv_api {
                 Ok(Message::from_frames(self.try_frames()?))
             }
 
+            /// Receives a message and copies its last frame (what
+            /// [`recv_bytes`](Self::recv_bytes) returns) into `buf`, returning its
+            /// length; blocks. Nothing is allocated per message. A frame larger than
+            /// `buf` gives [`Error::TooLarge`] and the message stays queued (receive it
+            /// with a larger buffer or [`recv_bytes`](Self::recv_bytes)).
+            pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize> {
+                self.recv_last_into(Wait::Forever, buf)
+            }
+
+            /// [`recv_into`](Self::recv_into) with a timeout.
+            pub fn recv_into_timeout(
+                &mut self,
+                buf: &mut [u8],
+                timeout: Duration,
+            ) -> Result<usize> {
+                self.recv_last_into(Wait::For(timeout), buf)
+            }
+
+            /// [`recv_into`](Self::recv_into) without blocking ([`Error::WouldBlock`]).
+            pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize> {
+                match self.recv_last_into(Wait::Now, buf) {
+                    Err(Error::Timeout) => Err(Error::WouldBlock),
+                    r => r,
+                }
+            }
+
             fn try_frames(&mut self) -> Result<Vec<Vec<u8>>> {
                 match self.recv_frames(Wait::Now) {
                     Err(Error::Timeout) => Err(Error::WouldBlock),
@@ -245,10 +302,10 @@ macro_rules! recv_api {
 macro_rules! send_api {
     ($name:ident) => {
         impl $name {
-            /// Sends `value` as one postcard-encoded frame.
+            /// Sends `value` as one postcard-encoded frame (encoded into a reused
+            /// buffer: no allocation per message).
             pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-                let bytes = encode(value)?;
-                self.send_frames(&[&bytes])
+                with_encoded(value, |bytes| self.send_frames(&[bytes]))
             }
 
             /// Sends one frame of raw bytes.
@@ -284,6 +341,8 @@ fn next_message(e: &mut Engine, wait: Wait) -> Result<(u64, Vec<Vec<u8>>)> {
 #[derive(Clone, Copy)]
 enum Wait {
     Forever,
+    /// At most this long; zero is one look without waiting, and a duration too long to
+    /// represent as an instant is `Forever`.
     For(Duration),
     Now,
 }
@@ -292,7 +351,7 @@ impl Wait {
     fn deadline(self) -> Option<Instant> {
         match self {
             Wait::Forever => None,
-            Wait::For(d) => Some(Instant::now() + d),
+            Wait::For(d) => Instant::now().checked_add(d),
             Wait::Now => Some(Instant::now()),
         }
     }
@@ -314,7 +373,7 @@ impl Pub {
     /// delivered to that peer, as with every ZeroMQ publisher.
     pub fn wait_for_subscribers(&mut self, n: usize, timeout: Duration) -> Result<()> {
         let mut guard = self.h.lock();
-        let ok = guard.wait(Some(Instant::now() + timeout), |e| {
+        let ok = guard.wait(Wait::For(timeout).deadline(), |e| {
             let subscribed = e.conns.iter().flatten();
             subscribed
                 .filter(|c| c.ready && c.subs.as_ref().is_some_and(|s| !s.is_empty()))
@@ -326,8 +385,7 @@ impl Pub {
 
     /// Sends `[topic, postcard(value)]`.
     pub fn send_on<T: Serialize + ?Sized>(&mut self, topic: &str, value: &T) -> Result<()> {
-        let bytes = encode(value)?;
-        self.send_frames(&[topic.as_bytes(), &bytes])
+        with_encoded(value, |bytes| self.send_frames(&[topic.as_bytes(), bytes]))
     }
 
     fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
@@ -414,7 +472,7 @@ impl Req {
     fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
-        self.state.on_send().map_err(|e| Error::State(e.0))?;
+        self.state.on_send()?;
         match e.send_round_robin(&[b""], frames) {
             Ok(slot) => {
                 self.target = e.conns[slot].as_ref().map_or(0, |c| c.uid);
@@ -427,11 +485,11 @@ impl Req {
         }
     }
 
-    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
-        let mut guard = self.h.lock();
-        let e = &mut *guard;
-        self.state.on_recv_start().map_err(|e| Error::State(e.0))?;
-        let target = self.target;
+    /// Waits until the inbox's oldest message is the reply to our request (from the target
+    /// connection, starting with the empty delimiter), dropping anything else; both
+    /// receive forms (`recv_frames`, `recv_last_into`) then take it.
+    fn wait_reply(state: &mut ReqState, target: u64, e: &mut Engine, wait: Wait) -> Result<()> {
+        state.on_recv_start()?;
         let deadline = wait.deadline();
         loop {
             // Only the target's reply ends the wait: it may sleep on that connection.
@@ -443,23 +501,29 @@ impl Req {
             if !found? {
                 return Err(Error::Timeout);
             }
-            let Some((uid, mut frames)) = e.inbox.pop_front() else {
-                // The connection carrying the request died: the request is lost.
-                self.state.on_abandon();
-                return Err(Error::Disconnected);
-            };
-            if uid != target {
-                continue;
-            }
-            match split_envelope(&frames) {
-                Some(1) => {
-                    self.state.on_reply();
-                    frames.remove(0);
-                    return Ok(frames);
+            let ours = e.inbox.front().map(|(uid, mut frames)| {
+                uid == target && frames.next().is_some_and(<[u8]>::is_empty)
+            });
+            match ours {
+                None => {
+                    // The connection carrying the request died: the request is lost.
+                    state.on_abandon();
+                    return Err(Error::Disconnected);
                 }
-                _ => continue,
+                Some(false) => e.inbox.drop_front(),
+                Some(true) => return Ok(()),
             }
         }
+    }
+
+    fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
+        Self::wait_reply(&mut self.state, self.target, e, wait)?;
+        let (_, mut frames) = e.inbox.pop_front().ok_or(Error::Disconnected)?;
+        frames.remove(0);
+        self.state.on_reply();
+        Ok(frames)
     }
 
     /// Sends `request` and waits up to `timeout` for the reply. On timeout the request is
@@ -490,6 +554,7 @@ impl Req {
                 && let Some(c) = e.conns[slot].as_mut()
             {
                 c.dead = Some("request abandoned".into());
+                e.touch(slot);
             }
         }
     }
@@ -501,9 +566,13 @@ recv_api!(Req);
 /// REP: receives a request, then must send its reply (routed back to the requester).
 pub struct Rep {
     h: Driven,
+    /// The lock-step state; its token is the connection the request came from.
     state: RepState,
-    reply_to: u64,
-    envelope: Vec<Vec<u8>>,
+    /// The request's envelope (routing ids and the delimiter), frame after frame, and
+    /// the frames' lengths: put back in front of the reply. Reused, never reallocated
+    /// once grown.
+    envelope: Vec<u8>,
+    envelope_lens: Vec<usize>,
 }
 
 impl Rep {
@@ -511,26 +580,26 @@ impl Rep {
         Rep {
             h,
             state: RepState::default(),
-            reply_to: 0,
             envelope: Vec::new(),
+            envelope_lens: Vec::new(),
         }
     }
 
     fn recv_frames(&mut self, wait: Wait) -> Result<Vec<Vec<u8>>> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
-        self.state.on_recv_start().map_err(|e| Error::State(e.0))?;
+        self.state.on_recv_start()?;
         loop {
             let (uid, mut frames) = next_message(e, wait)?;
             // Malformed requests (no delimiter) are dropped, as libzmq does.
             let Some(n) = split_envelope(&frames) else {
                 continue;
             };
-            // The envelope moves into the kept buffer; `frames` becomes the body.
-            self.envelope.clear();
-            self.envelope.extend(frames.drain(..n));
-            self.reply_to = uid;
-            self.state.on_request();
+            // The envelope is kept; `frames` becomes the body.
+            let env = frames[..n].iter().map(Vec::as_slice);
+            keep_envelope(&mut self.envelope, &mut self.envelope_lens, env);
+            frames.drain(..n);
+            self.state.on_request(uid);
             return Ok(frames);
         }
     }
@@ -538,27 +607,36 @@ impl Rep {
     fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
-        self.state.on_send().map_err(|e| Error::State(e.0))?;
-        e.begin_send()?;
-        let Some(slot) = e.slot_of(self.reply_to) else {
+        let reply_to = self.state.on_send()?;
+        if let Err(err) = e.begin_send() {
+            // Nothing went out: the reply is still owed.
+            self.state.on_send_failed(reply_to);
+            return Err(err);
+        }
+        let Some(slot) = e.slot_of(reply_to) else {
             // The requester went away; its reply has nowhere to go (libzmq drops it too).
             return Ok(());
         };
         // The usual envelope (a few routing ids and the delimiter) fits on the stack.
         let mut short: [&[u8]; 8] = [&[]; 8];
-        let long: Vec<&[u8]>;
-        let env = if self.envelope.len() <= short.len() {
-            for (to, from) in short.iter_mut().zip(&self.envelope) {
+        let mut long: Vec<&[u8]> = Vec::new();
+        let count = self.envelope_lens.len();
+        let mut at = 0;
+        let frames_of = self.envelope_lens.iter().map(|&len| {
+            let f = &self.envelope[at..at + len];
+            at += len;
+            f
+        });
+        let env = if count <= short.len() {
+            for (to, from) in short.iter_mut().zip(frames_of) {
                 *to = from;
             }
-            &short[..self.envelope.len()]
+            &short[..count]
         } else {
-            long = self.envelope.iter().map(Vec::as_slice).collect();
+            long.extend(frames_of);
             &long[..]
         };
-        if !e.send_through(slot, env, frames)? {
-            e.stats.dropped_hwm += 1;
-        }
+        e.send_reply(slot, env, frames);
         Ok(())
     }
 }
@@ -638,11 +716,7 @@ impl Router {
                 .is_some_and(|c| c.ready && c.dead.is_none() && c.routing_id == *id)
         });
         match slot {
-            Some(s) => {
-                if !e.send_through(s, &[], rest)? {
-                    e.stats.dropped_hwm += 1;
-                }
-            }
+            Some(s) => e.send_reply(s, &[], rest),
             None => e.stats.unroutable += 1,
         }
         Ok(())
@@ -650,8 +724,7 @@ impl Router {
 
     /// Sends `value` (postcard) to the peer with routing id `id`.
     pub fn send_to<T: Serialize + ?Sized>(&mut self, id: &[u8], value: &T) -> Result<()> {
-        let bytes = encode(value)?;
-        self.send_multipart(&[id, &bytes])
+        with_encoded(value, |bytes| self.send_multipart(&[id, bytes]))
     }
 
     /// Sends raw bytes to the peer with routing id `id`.
@@ -800,9 +873,8 @@ impl XSub {
             })
             .collect();
         for id in ready {
-            if !e.send_to(id, &[], frames) {
-                e.stats.dropped_hwm += 1;
-            }
+            let q = e.send_to(id, &[], frames);
+            e.count_drop(q);
         }
         Ok(())
     }

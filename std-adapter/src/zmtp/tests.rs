@@ -22,7 +22,7 @@ fn pair(kind: SocketType, limits: Limits) -> (Conn, UnixStream) {
     let c = Conn::new(
         1,
         Stream::Unix(a),
-        ep,
+        (ep, None),
         Origin::Accepted,
         kind,
         b"",
@@ -42,6 +42,7 @@ fn read(c: &mut Conn, inbox: &mut Inbox) -> Vec<Incoming> {
             out: &mut out,
             inbox,
             filter: None,
+            rbuf: &mut Box::default(),
         },
     );
     out
@@ -196,6 +197,44 @@ fn large_frames_read_straight_into_the_inbox_arrive_whole_and_in_order() {
     assert_eq!(got, messages);
 }
 
+/// The wire bytes of one message.
+fn encode_message(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        let mut h = [0u8; 9];
+        let n = zmtp::encode_frame_header(&mut h, i + 1 < frames.len(), f.len() as u64).unwrap();
+        wire.extend_from_slice(&h[..n]);
+        wire.extend_from_slice(f);
+    }
+    wire
+}
+
+#[test]
+fn after_a_large_message_the_next_ones_body_skips_the_read_buffer() {
+    // A REQ/REP exchange of 64 KiB messages: each arrives whole before the reader wakes.
+    let (mut c, mut peer) = pair(SocketType::Rep, Limits::default());
+    peer.write_all(&peer_hello(1, b"REQ")).unwrap();
+    let mut inbox = Inbox::default();
+    read(&mut c, &mut inbox);
+    let mut buffered = Vec::new();
+    for seed in 0..3 {
+        let frames = vec![Vec::new(), pattern(seed, 64 * 1024)];
+        peer.write_all(&encode_message(&frames)).unwrap();
+        let before = c.buffered_bytes;
+        while inbox.is_empty() {
+            read(&mut c, &mut inbox);
+            assert!(c.dead.is_none(), "{:?}", c.dead);
+        }
+        buffered.push(c.buffered_bytes - before);
+        assert_eq!(inbox.pop_front().map(|m| m.1), Some(frames));
+    }
+    // The first message is read whole into the read buffer (nothing says it is large
+    // before its header is decoded); after it, only the headers and a little data are,
+    // and the body is received straight into the inbox.
+    assert!(buffered[0] > 60 * 1024, "{buffered:?}");
+    assert!(buffered[1..].iter().all(|&b| b <= 4096), "{buffered:?}");
+}
+
 #[test]
 fn a_large_message_is_written_from_the_callers_frames_and_the_rest_queued() {
     let (mut c, mut peer) = pair(SocketType::Push, Limits::default());
@@ -224,4 +263,20 @@ fn a_large_message_is_written_from_the_callers_frames_and_the_rest_queued() {
     expected.extend_from_slice(&big);
     expected.extend_from_slice(b"\x00\x05after");
     assert!(received == expected, "the bytes on the wire differ");
+}
+
+#[test]
+fn typed_sends_encode_into_one_reused_buffer() {
+    let value = (1u32, "a string of some length, long enough", [7u8; 16]);
+    let first = super::sockets::into::with_encoded(&value, |b| Ok(b.as_ptr() as usize)).unwrap();
+    // A block of the same size stays taken meanwhile: a fresh allocation per send
+    // could not land where the first one was.
+    let hold = vec![0u8; 64];
+    let second = super::sockets::into::with_encoded(&value, |b| {
+        assert_eq!(b, postcard::to_allocvec(&value).unwrap());
+        Ok(b.as_ptr() as usize)
+    })
+    .unwrap();
+    drop(hold);
+    assert_eq!(first, second, "the encoding buffer was not reused");
 }

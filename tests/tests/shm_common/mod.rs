@@ -109,6 +109,15 @@ impl Peer {
         drop(self.cancel.take());
     }
 
+    /// SIGKILLs the peer, reaps it, and returns the lines it had written before it died.
+    pub fn kill_and_drain(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        drop(self.cancel.take());
+        drop(self.stdin.take());
+        self.lines.by_ref().map_while(Result::ok).collect()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

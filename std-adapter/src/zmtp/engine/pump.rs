@@ -2,17 +2,16 @@
 //! on the one connection a wait depends on), reads, writes and accepts; and the waits
 //! built on it.
 
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::{PollFd, PollFlags};
+use rustix::fd::AsFd;
 
-use ringwire_core::pattern::heartbeat::HeartbeatAction;
-use ringwire_core::zmtp;
+use ringwire_platform::readiness::{poll, timespec};
 
 use super::super::conn::{Conn, Origin, Sink};
 use super::super::options::SocketEvent;
-use super::{Engine, sub_filter};
+use super::{Engine, Peer, sub_filter};
 use crate::error::{Error, Result};
 
 /// A receive sleeps in a blocking `recv` (see [`Engine::sleeper`]) only when it may
@@ -64,6 +63,13 @@ impl Engine {
         self.last_pump = pumped;
         let now = self.ms_at(pumped);
         let mut wake = self.timers(now);
+        if let Some(at) = self.accept_paused {
+            if now >= at {
+                self.accept_paused = None;
+            } else {
+                wake = Some(wake.map_or(at, |w| w.min(at)));
+            }
+        }
         for i in 0..self.connectors.len() {
             if self.connectors[i].conn.is_none() {
                 if self.connectors[i].backoff.is_due(now) {
@@ -84,6 +90,7 @@ impl Engine {
         };
         if let Some(sleep) = self.sleeper(until, pumped) {
             let id = sleep.id;
+            self.touch(id);
             let mut scratch = std::mem::take(&mut self.scratch);
             let start = self.start;
             let filter = sub_filter(self.kind, &self.own_subs);
@@ -91,6 +98,7 @@ impl Engine {
                 out: &mut scratch,
                 inbox: &mut self.inbox,
                 filter,
+                rbuf: &mut self.rbuf,
             };
             let (now, came) = match self.conns[id].as_mut() {
                 Some(c) => c.wait_and_read(sleep.timeout, start, &mut sink),
@@ -111,12 +119,16 @@ impl Engine {
         }
         let read_ok = self.inbox.len() < self.opts.recv_hwm;
         let mut ready: Vec<(bool, usize, PollFlags)> = Vec::new();
-        {
+        if let Some(r) = self.wait_ready_set(read_ok, until) {
+            ready = r;
+        } else {
             let mut fds = Vec::with_capacity(self.listeners.len() + self.conns.len());
             let mut who = Vec::with_capacity(fds.capacity());
-            for (i, (l, _)) in self.listeners.iter().enumerate() {
-                fds.push(PollFd::new(l, PollFlags::IN));
-                who.push((true, i));
+            if self.accept_paused.is_none() {
+                for (i, (l, _)) in self.listeners.iter().enumerate() {
+                    fds.push(PollFd::new(l, PollFlags::IN));
+                    who.push((true, i));
+                }
             }
             for (i, c) in self.conns.iter().enumerate() {
                 let Some(c) = c else { continue };
@@ -133,12 +145,13 @@ impl Engine {
             let now_i = Instant::now();
             let timeout = until.map(|u| {
                 let d = u.saturating_duration_since(now_i);
-                Timespec {
-                    tv_sec: d.as_secs() as i64,
-                    tv_nsec: i64::from(d.subsec_nanos()),
-                }
+                timespec(d)
             });
-            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+            #[cfg(test)]
+            {
+                self.poll_fds_max = self.poll_fds_max.max(fds.len());
+            }
+            match poll(&mut fds, timeout.as_ref()) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => return Ok(()),
                 Err(e) => return Err(Error::Io(e.into())),
@@ -156,6 +169,7 @@ impl Engine {
                 self.accept(i, now);
                 continue;
             }
+            self.touch(i);
             let Some(c) = self.conns[i].as_mut() else {
                 continue;
             };
@@ -168,6 +182,7 @@ impl Engine {
                     out: &mut scratch,
                     inbox: &mut self.inbox,
                     filter: sub_filter(self.kind, &self.own_subs),
+                    rbuf: &mut self.rbuf,
                 };
                 c.read(now, &mut sink);
                 for inc in scratch.drain(..) {
@@ -245,35 +260,90 @@ impl Engine {
     }
 
     fn accept(&mut self, li: usize, now: u64) {
+        if self.accept_paused.is_some() {
+            return;
+        }
         loop {
-            let stream = match self.listeners[li].0.accept() {
+            let (stream, peer) = match self.listeners[li].0.accept() {
                 Ok(Some(s)) => s,
                 Ok(None) => return,
+                Err(e) if out_of_descriptors(&e) => {
+                    self.pause_accepting(li, &e, now);
+                    return;
+                }
                 Err(e) => {
-                    // EMFILE and friends: stop accepting this round, keep serving.
-                    log::warn!("accept failed: {e}");
+                    // A connection reset before it was accepted, and the like: it is
+                    // consumed, so the next round does not spin on it.
+                    log::debug!("accept on {} failed: {e}", self.listeners[li].1);
                     return;
                 }
             };
+            if self.accept_pause > 0 {
+                log::info!(
+                    "accepting on {} again: descriptors are available",
+                    self.listeners[li].1
+                );
+                self.accept_pause = 0;
+            }
             self.stats.accepted += 1;
-            let ep = self.listeners[li].1.clone();
+            let endpoint = self.listeners[li].1.clone();
             if self.active_conns() >= self.opts.max_connections {
                 self.stats.rejected_connections += 1;
-                self.event(SocketEvent::Rejected(ep));
+                log::debug!(
+                    "{endpoint}: closed a connection from {} at once: {} connections are open",
+                    Peer(peer.as_ref()),
+                    self.opts.max_connections
+                );
+                self.event(SocketEvent::Rejected { endpoint, peer });
                 drop(stream);
                 continue;
             }
-            self.add_conn(stream, ep.clone(), Origin::Accepted, now);
-            self.event(SocketEvent::Accepted(ep));
+            log::debug!("{endpoint}: accepted {}", Peer(peer.as_ref()));
+            let addrs = (endpoint.clone(), peer.clone());
+            self.add_conn(stream, addrs, Origin::Accepted, now);
+            self.event(SocketEvent::Accepted { endpoint, peer });
         }
     }
 
-    /// Heartbeats and handshake timeouts; returns the earliest time they need a look.
+    /// `accept` ran out of descriptors: a pending connection stays pending, so watching
+    /// the listener would wake at once, again and again. Stop watching the listeners
+    /// until a connection of this socket closes or the pause (doubling from
+    /// [`ACCEPT_PAUSE_MIN`](super::ACCEPT_PAUSE_MIN) ms up to
+    /// [`ACCEPT_PAUSE_MAX`](super::ACCEPT_PAUSE_MAX)) passes; warn once per episode.
+    fn pause_accepting(&mut self, li: usize, e: &std::io::Error, now: u64) {
+        if self.accept_pause == 0 {
+            log::warn!(
+                "cannot accept on {}: {e}; pausing accepts until a descriptor is free \
+                 (lower max_connections or raise the descriptor limit)",
+                self.listeners[li].1
+            );
+            self.accept_pause = super::ACCEPT_PAUSE_MIN;
+        } else {
+            self.accept_pause = (self.accept_pause * 2).min(super::ACCEPT_PAUSE_MAX);
+        }
+        self.stats.accept_paused += 1;
+        self.accept_paused = Some(now + self.accept_pause);
+    }
+
+    /// Heartbeats and handshake timeouts; returns the earliest time they need a look
+    /// (maybe earlier). Looks at the connections on [`unsettled`](Engine::unsettled)
+    /// until [`timer_floor`](Engine::timer_floor) passes, then at every one.
     fn timers(&mut self, now: u64) -> Option<u64> {
         let hs = self.opts.handshake_timeout.as_millis() as u64;
+        let all = now >= self.timer_floor;
         let mut wake: Option<u64> = None;
         let mut min = |t: u64| wake = Some(wake.map_or(t, |w| w.min(t)));
-        for c in self.conns.iter_mut().flatten() {
+        let n = if all {
+            self.conns.len()
+        } else {
+            self.unsettled.len()
+        };
+        for k in 0..n {
+            let id = if all { k } else { self.unsettled[k] };
+            self.visit();
+            let Some(c) = self.conns[id].as_mut() else {
+                continue;
+            };
             if !c.ready {
                 if now.saturating_sub(c.created_ms) >= hs {
                     self.stats.handshake_timeouts += 1;
@@ -282,21 +352,26 @@ impl Engine {
                     min(c.created_ms + hs);
                 }
             }
-            match c.heartbeat.on_tick(now) {
-                HeartbeatAction::TimedOut => {
-                    self.stats.idle_timeouts += 1;
-                    c.dead.get_or_insert_with(|| "peer silent too long".into());
-                }
-                HeartbeatAction::SendPing if c.ready && c.speaks_3_1() => {
-                    let ttl = c.heartbeat.ttl_ds();
-                    c.queue_command(16, |b| zmtp::encode_ping(b, ttl, b""));
-                    c.flush();
-                }
-                _ => {}
+            if c.heartbeat_timed_out(now) && c.dead.is_none() {
+                self.stats.idle_timeouts += 1;
+                log::warn!(
+                    "{}: {} was silent too long (heartbeat or idle timeout): closing",
+                    c.endpoint,
+                    Peer(c.peer.as_ref())
+                );
+                c.dead = Some("peer silent too long".into());
             }
-            if let Some(t) = c.heartbeat.next_deadline() {
+            if let Some(t) = c.heartbeat_deadline() {
                 min(t);
             }
+            if all && (c.dead.is_some() || c.has_pending()) {
+                self.touch(id);
+            }
+        }
+        if all {
+            self.timer_floor = wake.unwrap_or(u64::MAX);
+        } else if self.timer_floor != u64::MAX {
+            min(self.timer_floor);
         }
         wake
     }
@@ -304,7 +379,9 @@ impl Engine {
     /// Closes dead connections, reports them and schedules reconnects.
     fn reap(&mut self) {
         let mut now = None;
-        for i in 0..self.conns.len() {
+        for k in 0..self.unsettled.len() {
+            let i = self.unsettled[k];
+            self.visit();
             let Some(reason) = self.conns[i].as_ref().and_then(|c| c.dead.clone()) else {
                 continue;
             };
@@ -312,16 +389,66 @@ impl Engine {
             let Some(c) = self.conns[i].take() else {
                 continue;
             };
+            self.forget_ready(&c);
+            self.slots.remove(&c.uid);
+            // A descriptor is free again: accepting may resume.
+            self.accept_paused = None;
             self.stats.disconnected += 1;
             if reason.starts_with("protocol error") || reason.starts_with("incompatible") {
                 self.stats.protocol_errors += 1;
             }
-            let endpoint = c.endpoint.clone();
-            self.event(if c.ready {
-                SocketEvent::Disconnected { endpoint, reason }
+            if let Some(size) = c.too_large {
+                let limits = self.opts.limits;
+                let limit = if size > limits.max_frame {
+                    limits.max_frame
+                } else {
+                    limits.max_message
+                };
+                self.stats.too_large += 1;
+                log::warn!(
+                    "{}: {} sent a message of {size} bytes, over the limit of {limit}: \
+                     message lost, connection closed",
+                    c.endpoint,
+                    Peer(c.peer.as_ref())
+                );
+                self.event(SocketEvent::MessageTooLarge {
+                    endpoint: c.endpoint.clone(),
+                    peer: c.peer.clone(),
+                    size,
+                    limit,
+                });
+            }
+            let (endpoint, peer) = (c.endpoint.clone(), c.peer.clone());
+            if c.ready {
+                log::info!(
+                    "{endpoint}: disconnected from {}: {reason}",
+                    Peer(peer.as_ref())
+                );
+                self.event(SocketEvent::Disconnected {
+                    endpoint,
+                    peer,
+                    routing_id: c.routing_id.clone(),
+                    reason,
+                });
             } else {
-                SocketEvent::HandshakeFailed { endpoint, reason }
-            });
+                // A peer that just went away (a port scan, an abandoned connect) is
+                // ordinary; a broken or timed-out handshake is worth a warning.
+                let level = if reason == "peer closed the connection" {
+                    log::Level::Info
+                } else {
+                    log::Level::Warn
+                };
+                log::log!(
+                    level,
+                    "{endpoint}: handshake with {} failed: {reason}",
+                    Peer(peer.as_ref())
+                );
+                self.event(SocketEvent::HandshakeFailed {
+                    endpoint,
+                    peer,
+                    reason,
+                });
+            }
             if !c.ready {
                 self.inbox.retain(|uid, _| uid != c.uid);
             }
@@ -330,4 +457,18 @@ impl Engine {
             }
         }
     }
+}
+
+/// Whether a failed `accept` ran out of descriptors or kernel memory (the pending
+/// connection stays queued): EMFILE, ENFILE, ENOBUFS, ENOMEM.
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    e.raw_os_error().is_some_and(|n| {
+        let n = Errno::from_raw_os_error(n);
+        #[cfg(not(windows))]
+        if n == Errno::NFILE || n == Errno::NOMEM {
+            return true;
+        }
+        n == Errno::MFILE || n == Errno::NOBUFS
+    })
 }

@@ -33,12 +33,14 @@ fn options(args: &[String]) -> ShmOptions {
         o = match k {
             "slots" => o.slot_count(n() as usize),
             "size" => o.slot_size(n() as usize),
+            "clients" => o.max_clients(n() as usize),
             "history" => o.history(n() as usize),
             "wait" => o.wait(match v {
                 "busy" => WaitMode::BusyPoll,
                 "block" => WaitMode::Blocking,
                 _ => WaitMode::default(),
             }),
+            "lossless" => o.lossless(n() == 1),
             "full" => o.full(match v {
                 "error" => FullPolicy::Error,
                 _ => FullPolicy::Block,
@@ -82,6 +84,12 @@ pub fn run(cmd: &str, args: &[String]) {
             if kv(args, "nogo", 0) == 0 {
                 wait_line();
             }
+            let subs: usize = kv(args, "subs", 0);
+            if subs > 0 {
+                p.wait_for_subscribers(subs, Duration::from_secs(20))
+                    .expect("subscribers");
+                say("subscribed");
+            }
             for seq in 0..n {
                 p.send_on("tick", &(generation, seq, payload(seq, len)))
                     .expect("publish");
@@ -101,7 +109,7 @@ pub fn run(cmd: &str, args: &[String]) {
                 .options(o)
                 .connect(&ep)
                 .expect("connect");
-            s.subscribe(b"tick");
+            s.subscribe(b"tick").expect("subscribe");
             say("ready");
             let (mut received, mut prev): (u64, Option<(u32, u64)>) = (0, None);
             loop {
@@ -142,6 +150,17 @@ pub fn run(cmd: &str, args: &[String]) {
                 r.send(&(x * 2, b)).expect("reply");
             }
         }
+        // rep-stall EP: bind, take one request and never answer it (until killed).
+        "rep-stall" => {
+            let mut r = Replier::builder()
+                .options(o)
+                .bind(&ep)
+                .expect("bind replier");
+            say("bound");
+            let _: (u64, Vec<u8>) = r.recv().expect("request");
+            say("stalled");
+            wait_line();
+        }
         // req EP N: N requests; on Disconnected/Timeout retry the same request.
         "req" => {
             let n: u64 = arg(args, 2);
@@ -152,11 +171,15 @@ pub fn run(cmd: &str, args: &[String]) {
             say("ready");
             let mut retries = 0u64;
             let mut x = 0;
+            // This process's pid in every request: a reply meant for another requester (the
+            // replier may serve many) would carry another pid.
+            let me = std::process::id().to_le_bytes().to_vec();
+            let mut back = me.clone();
+            back.reverse();
             while x < n {
-                match q.request::<_, (u64, Vec<u8>)>(&(x, vec![1u8, 2, 3]), Duration::from_secs(2))
-                {
+                match q.request::<_, (u64, Vec<u8>)>(&(x, me.clone()), Duration::from_secs(2)) {
                     Ok((y, b)) => {
-                        assert_eq!((y, b), (2 * x, vec![3, 2, 1]));
+                        assert_eq!((y, &b), (2 * x, &back), "a reply to another request");
                         x += 1;
                         if x == n / 2 {
                             say("halfway");
@@ -171,9 +194,20 @@ pub fn run(cmd: &str, args: &[String]) {
             }
             say(format!("requests {n} retries {retries}"));
         }
-        // push EP N bind=0|1: queue ids 0..N (8-byte LE), then on "stop K" queue K sentinels.
+        // req-hold EP: connect as the requester and hold the role until stdin closes.
+        "req-hold" => {
+            let _q = Requester::builder()
+                .options(o)
+                .connect(&ep)
+                .expect("connect");
+            say("ready");
+            wait_line();
+        }
+        // push EP N bind=0|1 base=B: queue ids B..B+N (8-byte LE), then on "stop K" queue K
+        // sentinels.
         "push" => {
             let n: u64 = arg(args, 2);
+            let base: u64 = kv(args, "base", 0);
             let b = Pusher::builder().options(o);
             let mut p = if kv(args, "bind", 1) == 1 {
                 b.bind(&ep)
@@ -183,7 +217,7 @@ pub fn run(cmd: &str, args: &[String]) {
             .expect("pusher");
             say("bound");
             wait_line();
-            for id in 0..n {
+            for id in base..base + n {
                 p.send_bytes(&id.to_le_bytes()).expect("push");
             }
             say(format!("pushed {n}"));
@@ -208,7 +242,7 @@ pub fn run(cmd: &str, args: &[String]) {
             let mut count = 0u64;
             loop {
                 let id = p
-                    .recv_with(Some(Duration::from_secs(60)), |m| {
+                    .recv_with_timeout(Duration::from_secs(60), |m| {
                         let mut b = [0u8; 8];
                         b.copy_from_slice(m.payload());
                         u64::from_le_bytes(b)
@@ -229,11 +263,30 @@ pub fn run(cmd: &str, args: &[String]) {
             std::fs::write(&file, &seen).expect("write bitmap");
             say(format!("pulled {count}"));
         }
+        // pull-print EP: take ids and print each ("got ID") until a sentinel.
+        "pull-print" => {
+            let mut p = Puller::builder().options(o).connect(&ep).expect("connect");
+            say("ready");
+            loop {
+                let id = p
+                    .recv_with_timeout(Duration::from_secs(60), |m| {
+                        let mut b = [0u8; 8];
+                        b.copy_from_slice(m.payload());
+                        u64::from_le_bytes(b)
+                    })
+                    .expect("job");
+                if id == u64::MAX {
+                    break;
+                }
+                say(format!("got {id}"));
+            }
+            say("done");
+        }
         // pull-hang EP: take one message in place and never let go (the slot stays claimed).
         "pull-hang" => {
             let mut p = Puller::builder().options(o).connect(&ep).expect("connect");
             say("ready");
-            let _ = p.recv_with(None, |_| {
+            let _ = p.recv_with(|_| {
                 say("holding");
                 loop {
                     std::thread::sleep(Duration::from_secs(3600));

@@ -1,0 +1,47 @@
+//! A node process for the event-service tests: `events_node EP ROLE`.
+//!
+//! - `victim`: joins as its process id, creates the single-emission event `victim-ev`,
+//!   subscribes to `shared`, prints `ready`, then emits on `shared` until killed.
+//! - `echo`: joins as its process id, sends every direct message back to its sender, prints
+//!   `ready`, and leaves when stdin closes; a signal makes it send `signals N` to the node
+//!   named `tester`.
+#![forbid(unsafe_code)]
+
+use std::io::{BufRead, Write};
+
+use ringwire::events::{Emission, Node, NodeId};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (ep, role) = (&args[1], args[2].as_str());
+    let node = Node::connect(ep, NodeId::process()).expect("join");
+    match role {
+        "victim" => {
+            node.create_event("victim-ev", Emission::Single)
+                .expect("create");
+            node.subscribe_polled("shared").expect("subscribe");
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            loop {
+                node.emit("shared", b"from the victim").expect("emit");
+            }
+        }
+        "echo" => {
+            let h = node.handle();
+            node.listen(move |d| {
+                h.contact(&d.from, &d.data).expect("echo");
+            });
+            let h = node.handle();
+            node.on_signal(move |s| {
+                let text = format!("signals {}", s.count);
+                h.contact(&NodeId::name("tester"), text.as_bytes())
+                    .expect("tell");
+            });
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            for _ in std::io::stdin().lock().lines() {}
+            node.leave().expect("leave");
+        }
+        r => panic!("unknown role {r}"),
+    }
+}
