@@ -4,7 +4,14 @@
 use std::process::Command;
 
 fn run(exe: &str) -> String {
-    let out = Command::new(exe).output().expect("example starts");
+    run_with(exe, &[])
+}
+
+fn run_with(exe: &str, args: &[&str]) -> String {
+    let out = Command::new(exe)
+        .args(args)
+        .output()
+        .expect("example starts");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -59,7 +66,15 @@ fn services_demo_serves_and_dispatches() {
 
 #[test]
 fn broker_demo_spreads_requests_over_its_workers() {
-    let out = run(env!("CARGO_BIN_EXE_broker"));
+    check_broker_demo(&run(env!("CARGO_BIN_EXE_broker")));
+}
+
+#[test]
+fn broker_demo_over_shm_spreads_requests_over_its_workers() {
+    check_broker_demo(&run_with(env!("CARGO_BIN_EXE_broker"), &["shm"]));
+}
+
+fn check_broker_demo(out: &str) {
     assert!(out.contains("add 2 + 3 = 5"), "{out}");
     assert!(
         out.contains("client: 20 moves answered by 2 workers"),

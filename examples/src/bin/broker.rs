@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run -p ringwire-examples --bin broker                     # every role, tcp
+//! cargo run -p ringwire-examples --bin broker -- shm              # every role, shared memory
 //! cargo run -p ringwire-examples --bin broker -- router tcp://127.0.0.1:5555 tcp://127.0.0.1:5556 &
 //! cargo run -p ringwire-examples --bin broker -- worker tcp://127.0.0.1:5556 /tmp/w1.ini &
 //! cargo run -p ringwire-examples --bin broker -- client tcp://127.0.0.1:5555
@@ -91,8 +92,23 @@ fn client(frontend: &str) -> ringwire::Result<()> {
     Ok(())
 }
 
-fn demo() -> Result<(), String> {
-    let router = Router::builder("tcp://127.0.0.1:0", "tcp://127.0.0.1:0")
+/// Every role: the router here, two worker processes and a client process, over `tcp`
+/// (ports the system picks) or `shm` (segments named after this process).
+fn demo(over: &str) -> Result<(), String> {
+    let (front, back) = match over {
+        "shm" => {
+            let pid = std::process::id();
+            (
+                format!("shm://broker-demo-{pid}-front"),
+                format!("shm://broker-demo-{pid}-back"),
+            )
+        }
+        _ => (
+            "tcp://127.0.0.1:0".to_string(),
+            "tcp://127.0.0.1:0".to_string(),
+        ),
+    };
+    let router = Router::builder(&front, &back)
         .heartbeat(BEAT)
         .spawn()
         .map_err(|e| e.to_string())?;
@@ -142,7 +158,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match argv[..] {
-        [] => demo(),
+        [] => demo("tcp"),
+        ["shm"] => demo("shm"),
         ["router", front, back] => Router::bind(front, back)
             .map(|r| {
                 eprintln!("router running; Ctrl-C to stop");
@@ -153,7 +170,9 @@ fn main() {
             .map_err(|e| e.to_string()),
         ["worker", back, id_file] => worker(back, id_file).map_err(|e| e.to_string()),
         ["client", front] => client(front).map_err(|e| e.to_string()),
-        _ => Err("usage: broker [router FRONT BACK | worker BACK ID_FILE | client FRONT]".into()),
+        _ => Err(
+            "usage: broker [shm | router FRONT BACK | worker BACK ID_FILE | client FRONT]".into(),
+        ),
     };
     if let Err(e) = result {
         eprintln!("broker: {e}");

@@ -24,7 +24,9 @@ use crate::zmtp::{self, SocketEvent};
 #[derive(Debug)]
 pub(super) enum PortEvent {
     Connected(Vec<u8>),
-    Disconnected(Vec<u8>, String),
+    /// Gone, why, and whether it left on purpose (an shm peer that gave its channel back;
+    /// a ZMTP peer's closed connection does not tell, and counts as not).
+    Disconnected(Vec<u8>, String, bool),
 }
 
 /// The routing id key of an shm peer: channel and owner.
@@ -149,6 +151,7 @@ impl Port {
                         } => out.push(PortEvent::Disconnected(
                             routing_id,
                             format!("connection closed ({reason})"),
+                            false,
                         )),
                         _ => {}
                     }
@@ -218,14 +221,16 @@ impl ShmPort {
                 continue;
             }
             if h.owner != 0 && !h.dead {
-                // The channel changed hands before the periodic look: a dead holder's channel
-                // may already have been reclaimed by a newcomer, so say which it was.
-                let why = if self.end.alive(h.owner) {
+                // A free channel was given back by its holder (which may have exited since:
+                // its liveness says nothing then). A channel that changed hands before the
+                // periodic look may have been a dead holder's, reclaimed by a newcomer.
+                let clean = owner == 0 || self.end.alive(h.owner);
+                let why = if clean {
                     "it gave its shm channel back".to_owned()
                 } else {
                     format!("its process {} died", h.owner)
                 };
-                out.push(PortEvent::Disconnected(key_of(channel, h.owner), why));
+                out.push(PortEvent::Disconnected(key_of(channel, h.owner), why, clean));
             }
             if owner != 0 {
                 out.push(PortEvent::Connected(key_of(channel, owner)));
@@ -243,6 +248,7 @@ impl ShmPort {
                 out.push(PortEvent::Disconnected(
                     key_of(channel, h.owner),
                     format!("its process {} died", h.owner),
+                    false,
                 ));
             }
         }

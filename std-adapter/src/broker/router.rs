@@ -367,13 +367,17 @@ impl RouterLoop {
         for ev in events.drain(..) {
             match ev {
                 PortEvent::Connected(rid) => self.workers.connected(&rid),
-                PortEvent::Disconnected(rid, reason) => {
+                PortEvent::Disconnected(rid, reason, clean) => {
                     let Some(id) = self.workers.disconnected(&rid) else {
                         continue;
                     };
                     let before = *self.broker.stats();
                     if self.broker.on_worker_disconnect(id, ms_since(self.epoch)) {
-                        log::warn!("worker {} lost: {reason}", show(&rid));
+                        if clean {
+                            log::info!("worker {} left: {reason}", show(&rid));
+                        } else {
+                            log::warn!("worker {} lost: {reason}", show(&rid));
+                        }
                         self.log_requeues(&before, &rid);
                     }
                 }
@@ -383,7 +387,7 @@ impl RouterLoop {
         for ev in events.drain(..) {
             match ev {
                 PortEvent::Connected(rid) => self.clients.connected(&rid),
-                PortEvent::Disconnected(rid, _) => {
+                PortEvent::Disconnected(rid, ..) => {
                     let Some(id) = self.clients.disconnected(&rid) else {
                         continue;
                     };
