@@ -35,17 +35,19 @@
 //! let room = reg.add_channel(app, "room").unwrap();
 //! let (a, b) = (reg.connect(0).unwrap(), reg.connect(0).unwrap());
 //! let sub = header(kind::SUBSCRIBE, 0, 0, 1);
-//! let d = reg.on_message(a, &[&sub[..], b"chat", b"room", b""]);
+//! let frames: [&[u8]; 4] = [&sub, b"chat", b"room", b""];
+//! let d = reg.on_message(a, &frames);
 //! assert!(matches!(d, Decision::Accept(m) if m.kind == MessageType::Subscribe));
 //! let publish = header(kind::PUBLISH, 0, 0, 2);
-//! let d = reg.on_message(b, &[&publish[..], b"chat", b"room", b"hi"]);
-//! let Decision::Accept(m) = d else { panic!() };
+//! let frames: [&[u8]; 4] = [&publish, b"chat", b"room", b"hi"];
+//! let Decision::Accept(m) = reg.on_message(b, &frames) else { panic!() };
 //! assert_eq!((m.kind, m.channel), (MessageType::Publish, room));
 //! // The driver runs the channel's publish handler, if any, then delivers and acks.
 //! assert_eq!(reg.deliver(room).collect::<Vec<_>>(), [a]);
 //! // No request handler on the channel: refused.
 //! let req = header(kind::REQUEST, 0, 0, 3);
-//! let Decision::Refuse { id: 3, refusal } = reg.on_message(b, &[&req[..], b"chat", b"room", b""]) else { panic!() };
+//! let frames: [&[u8]; 4] = [&req, b"chat", b"room", b""];
+//! let Decision::Refuse { id: 3, refusal } = reg.on_message(b, &frames) else { panic!() };
 //! assert_eq!(refusal.code(), ringwire_core::apps::ErrorCode::NoHandler);
 //! assert!(reg.disconnect(a, false));
 //! assert_eq!(reg.deliver(room).count(), 0);
