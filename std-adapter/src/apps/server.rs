@@ -18,7 +18,7 @@ use ringwire_core::apps::server::{
     Accepted, AppId, ChannelId, Conn, ConnSlot, Decision, Limits, NameError, NameSlot, Refusal,
     Registry, SubSlot,
 };
-use ringwire_core::apps::{self as wire, Encoding, kind};
+use ringwire_core::apps::{self as wire, Encoding, ErrorCode, kind};
 
 pub use ringwire_core::apps::MessageType;
 pub use ringwire_core::apps::server::AppStats;
@@ -46,7 +46,7 @@ pub struct AppServerOptions {
     /// not fit (counted in [`AppStats::dropped`]).
     pub send_hwm: usize,
     /// Subscriptions one connection may hold; one more is refused ERROR
-    /// [`ErrorCode::Full`](super::ErrorCode::Full).
+    /// [`ErrorCode::Full`].
     pub max_subscriptions: usize,
     /// Connections the server's table holds: the messages of a connection beyond it are
     /// refused ERROR `Full` until one leaves.
@@ -225,7 +225,7 @@ pub struct Channel {
 fn name_error(e: NameError, what: String) -> Error {
     match e {
         NameError::Full { .. } => Error::Refused {
-            code: wire::ErrorCode::Full,
+            code: ErrorCode::Full,
             message: e.to_string(),
         },
         NameError::Exists => Error::BadName(format!("{what} exists")),
@@ -352,7 +352,10 @@ impl Application {
         check_name("channel", name)?;
         let mut reg = lock(&self.shared.reg);
         let id = reg.add_channel(self.id, name).map_err(|e| {
-            name_error(e, format!("channel {name:?} in application {:?}", self.name))
+            name_error(
+                e,
+                format!("channel {name:?} in application {:?}", self.name),
+            )
         })?;
         let state = Arc::new(ChannelState::default());
         // Inserted under the registry's lock: the server thread finds the handlers of every

@@ -2,7 +2,7 @@ use std::string::ToString;
 use std::vec::Vec;
 
 use super::*;
-use crate::apps::{Encoding, FLAG_JSON, header};
+use crate::apps::{Encoding, FLAG_JSON, WireError, header, kind};
 
 type Reg = Registry<[ConnSlot; 4], [NameSlot; 6], [SubSlot; 5]>;
 
@@ -29,7 +29,14 @@ fn setup(limits: Limits) -> (Reg, ChannelId, ChannelId) {
     (r, a, b)
 }
 
-fn msg(r: &mut Reg, c: Conn, k: u8, id: u32, names: (&str, &str), payload: &[u8]) -> Decision<'static> {
+fn msg(
+    r: &mut Reg,
+    c: Conn,
+    k: u8,
+    id: u32,
+    names: (&str, &str),
+    payload: &[u8],
+) -> Decision<'static> {
     let h = header(k, 0, 0, id);
     let frames: [&[u8]; 4] = [&h, names.0.as_bytes(), names.1.as_bytes(), payload];
     // The decision borrows the frames: keep only what the tests look at.
@@ -152,12 +159,15 @@ fn d_text(d: Decision<'_>) -> std::string::String {
     }
 }
 
+/// (application, channel, payload, the refusal's sentence or "" for accepted)
+type Case = (&'static [u8], &'static [u8], &'static [u8], &'static str);
+
 #[test]
 fn every_refusal_has_its_code_sentence_and_counter() {
     let (mut r, _, _) = setup(Limits::new(4, 1));
     let c = r.connect(0).unwrap();
     let h = header(kind::REQUEST, 0, 0, 1);
-    let cases: [(&[u8], &[u8], &[u8], &str); 5] = [
+    let cases: [Case; 5] = [
         (
             b"app",
             b"a",
@@ -179,15 +189,12 @@ fn every_refusal_has_its_code_sentence_and_counter() {
              application \"app\"",
         ),
         (
-            b"app",
-            b"a",
-            b"1234",
-            "", // accepted: exactly max_payload
+            b"app", b"a", b"1234", "", // accepted: exactly max_payload
         ),
     ];
     for (app, ch, payload, want) in cases {
         let f: [&[u8]; 4] = [&h[..], app, ch, payload];
-    let d = r.on_message(c, &f);
+        let d = r.on_message(c, &f);
         if want.is_empty() {
             assert_eq!(accepted(d).kind, MessageType::Request);
         } else {
@@ -351,7 +358,10 @@ fn a_disconnect_forgets_the_connection_and_its_subscriptions() {
         Some(ErrorCode::Full)
     );
     assert_eq!(subs_of(&r, x), []);
-    let listed: Vec<(u32, u64)> = r.connections().map(|v| (v.conn.number(), v.since)).collect();
+    let listed: Vec<(u32, u64)> = r
+        .connections()
+        .map(|v| (v.conn.number(), v.since))
+        .collect();
     assert_eq!(listed, [(3, 3)]);
     r.check().unwrap();
 }
@@ -390,8 +400,22 @@ fn the_subscription_table_and_the_per_connection_limit_refuse_when_full() {
     let c: Vec<Conn> = (0..3).map(|t| r.connect(t).unwrap()).collect();
     // Two per connection; the third is over the limit.
     for (i, ch) in ["0", "1"].iter().enumerate() {
-        accepted(msg(&mut r, c[0], kind::SUBSCRIBE, i as u32 + 1, ("app", ch), b""));
-        accepted(msg(&mut r, c[1], kind::SUBSCRIBE, i as u32 + 1, ("app", ch), b""));
+        accepted(msg(
+            &mut r,
+            c[0],
+            kind::SUBSCRIBE,
+            i as u32 + 1,
+            ("app", ch),
+            b"",
+        ));
+        accepted(msg(
+            &mut r,
+            c[1],
+            kind::SUBSCRIBE,
+            i as u32 + 1,
+            ("app", ch),
+            b"",
+        ));
     }
     assert_eq!(
         msg(&mut r, c[0], kind::SUBSCRIBE, 3, ("app", "2"), b""),
@@ -454,13 +478,13 @@ fn the_name_table_refuses_duplicates_bad_names_and_overflow() {
         r.add_channel(other, "e"),
         Err(NameError::Full { capacity: 6 })
     );
-    assert_eq!(
-        r.add_application("z"),
-        Err(NameError::Full { capacity: 6 })
-    );
+    assert_eq!(r.add_application("z"), Err(NameError::Full { capacity: 6 }));
     // Still found when the table is full.
     assert_eq!(r.application("app"), Some(app));
-    assert_eq!(r.channel(other, "d").map(|c| r.channel_names(c).1), Some("d"));
+    assert_eq!(
+        r.channel(other, "d").map(|c| r.channel_names(c).1),
+        Some("d")
+    );
     assert_eq!(r.channel(other, "nope"), None);
     r.check().unwrap();
 }
