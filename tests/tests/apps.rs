@@ -321,7 +321,11 @@ fn the_server_tables_are_bounded_and_refuse_full() {
     assert_eq!(e.code(), Some(ErrorCode::Full), "{e}");
     assert!(e.to_string().contains("1 subscriptions in all"), "{e}");
     let s = server.stats();
-    assert_eq!((s.connections, s.subscriptions, s.errors), (1, 1, 2), "{s:?}");
+    assert_eq!(
+        (s.connections, s.subscriptions, s.errors),
+        (1, 1, 2),
+        "{s:?}"
+    );
 }
 
 #[test]
