@@ -37,6 +37,10 @@
 
 use core::fmt;
 
+pub mod server;
+
+pub use server::MessageType;
+
 /// Envelope version this code speaks.
 pub const VERSION: u8 = 0x01;
 /// Length of the header frame.

@@ -14,7 +14,7 @@
 //! - [`pattern`]: sans-IO pattern state machines (socket types, REQ/REP, subscriptions, back-off, heartbeats).
 //! - [`broker`]: sans-IO request/reply broker (worker registry, routing, retries, Majordomo).
 //! - [`events`]: sans-IO event service directory (nodes, events, subscriptions) and its envelope.
-//! - [`apps`]: the envelope of applications and channels (request, publish, subscribe, notify).
+//! - [`apps`]: applications and channels: the envelope (request, publish, subscribe, notify) and the server's sans-IO registry.
 //! - [`serial`]: COBS + CRC-32C framing of messages over byte streams (UART, USB CDC).
 //!
 //! Unsafe code lives only in the region and ring-slot modules; every other module

@@ -281,6 +281,53 @@ fn publish_subscribe_notify_and_the_connection_list() {
     });
 }
 
+/// The server's tables (the core registry's) are fixed at bind: a further connection, name or
+/// subscription is refused `Full`, and served again once there is room.
+#[test]
+fn the_server_tables_are_bounded_and_refuse_full() {
+    let _w = watchdog(120);
+    let mut opts = AppServerOptions::default();
+    opts.max_connections = 1;
+    opts.max_names = 3;
+    opts.max_total_subscriptions = 1;
+    let server = AppServer::bind_with("tcp://127.0.0.1:0", opts).unwrap();
+    let app = server.create_application("app").unwrap();
+    app.create_channel("echo")
+        .unwrap()
+        .on_request(|m| m.reply(&m.connection));
+    app.create_channel("news").unwrap();
+    let Err(e) = app.create_channel("more") else {
+        panic!("a fourth name fitted in a table of three")
+    };
+    assert_eq!(e.code(), Some(ErrorCode::Full), "{e}");
+    assert!(server.create_application("other").is_err());
+    assert!(app.channel("news").is_some() && app.channel("more").is_none());
+    let ep = server.endpoint();
+    let a = AppClient::connect_with(&ep, quick()).unwrap();
+    a.subscribe("app", "news", |_| {}).unwrap();
+    // The connection table holds one: the second client's HELLO is refused.
+    let Err(e) = AppClient::connect_with(&ep, quick()) else {
+        panic!("a second connection fitted in a table of one")
+    };
+    assert_eq!(e.code(), Some(ErrorCode::Full), "{e}");
+    assert!(e.to_string().contains("1 connections"), "{e}");
+    a.disconnect();
+    wait_until("a to be forgotten", || server.stats().connections == 0);
+    let b = AppClient::connect_with(&ep, quick()).unwrap();
+    assert!(b.request::<_, u32>("app", "echo", &()).unwrap() > 0);
+    // The subscription table holds one in all.
+    b.subscribe("app", "news", |_| {}).unwrap();
+    let e = b.subscribe("app", "echo", |_| {}).unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::Full), "{e}");
+    assert!(e.to_string().contains("1 subscriptions in all"), "{e}");
+    let s = server.stats();
+    assert_eq!(
+        (s.connections, s.subscriptions, s.errors),
+        (1, 1, 2),
+        "{s:?}"
+    );
+}
+
 #[test]
 fn a_request_handler_answers_only_the_requester() {
     let _w = watchdog(120);

@@ -7,7 +7,11 @@
 //! # Model
 //!
 //! The server is a ZMTP ROUTER on a thread it owns; every client is a DEALER. The envelope is
-//! [`ringwire_core::apps`] (byte for byte in `docs/apps.md`). It reuses the building blocks
+//! [`ringwire_core::apps`] (byte for byte in `docs/apps.md`), and so are the server's tables
+//! and decisions ([`ringwire_core::apps::server::Registry`], bounded by
+//! [`AppServerOptions`]' `max_connections`, `max_names`, `max_subscriptions` and
+//! `max_total_subscriptions`): this module maps routing ids to the registry's connections,
+//! runs the handlers and moves frames. It reuses the building blocks
 //! of the broker and the event service: the ROUTER's ZMTP heartbeats expire dead clients, the
 //! DEALER reconnects with exponential back-off, and a request is retried with the core's Lazy
 //! Pirate rule ([`ringwire_core::broker::lazy`]).

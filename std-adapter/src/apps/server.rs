@@ -1,18 +1,27 @@
-//! The application server: a ROUTER on a thread of its own, the application and channel
-//! tables, the connections and their subscriptions.
+//! The application server: a ROUTER on a thread of its own driving the core's registry
+//! ([`ringwire_core::apps::server`]), which holds the application and channel tables, the
+//! connections and their subscriptions and decides every answer. This layer moves frames,
+//! maps routing ids to the registry's connections and runs the handlers.
 
 use crate::stop_thread::StopThread;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use ringwire_core::apps::{self as wire, ClientMsg, Encoding, ErrorCode, kind};
+use ringwire_core::apps::server::{
+    Accepted, AppId, ChannelId, Conn, ConnSlot, Decision, Limits, NameError, NameSlot, Refusal,
+    Registry, SubSlot,
+};
+use ringwire_core::apps::{self as wire, Encoding, ErrorCode, kind};
+
+pub use ringwire_core::apps::MessageType;
+pub use ringwire_core::apps::server::AppStats;
 
 use super::{Error, Result, check_name};
 use crate::zmtp::{Router, SocketEvent};
@@ -36,8 +45,17 @@ pub struct AppServerOptions {
     /// Messages queued per client for sending: a client that does not read loses what does
     /// not fit (counted in [`AppStats::dropped`]).
     pub send_hwm: usize,
-    /// Subscriptions one connection may hold.
+    /// Subscriptions one connection may hold; one more is refused ERROR
+    /// [`ErrorCode::Full`].
     pub max_subscriptions: usize,
+    /// Connections the server's table holds: the messages of a connection beyond it are
+    /// refused ERROR `Full` until one leaves.
+    pub max_connections: usize,
+    /// Applications and channels, together, the server holds: one more is
+    /// [`Error::Refused`] `Full`.
+    pub max_names: usize,
+    /// Subscriptions of all connections together: one more is refused ERROR `Full`.
+    pub max_total_subscriptions: usize,
     /// How often the server thread looks at its stop flag and at server-side publishes when
     /// nothing arrives.
     pub slice: Duration,
@@ -51,25 +69,12 @@ impl Default for AppServerOptions {
             max_payload: 1 << 20,
             send_hwm: 10_000,
             max_subscriptions: 1024,
+            max_connections: 1024,
+            max_names: 1024,
+            max_total_subscriptions: 16 * 1024,
             slice: Duration::from_millis(5),
         }
     }
-}
-
-/// The seed's message types: what a channel handler is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum MessageType {
-    /// A request: the handler's reply goes back to the requesting connection.
-    Request,
-    /// A publish: delivered to the channel's subscribers.
-    Publish,
-    /// A subscription to the channel.
-    Subscribe,
-    /// The end of a subscription.
-    Unsubscribe,
-    /// A one-way notification.
-    Notification,
 }
 
 /// A message as a channel handler sees it.
@@ -148,11 +153,6 @@ struct ChannelState {
     handlers: Mutex<Handlers>,
 }
 
-#[derive(Default)]
-struct AppState {
-    channels: RwLock<HashMap<String, Arc<ChannelState>>>,
-}
-
 /// Who is connected, as [`AppServer::connections`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionInfo {
@@ -166,54 +166,24 @@ pub struct ConnectionInfo {
     pub subscriptions: Vec<(String, String)>,
 }
 
-/// What a server did, and its tables now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct AppStats {
-    /// Connections now.
-    pub connections: usize,
-    /// Subscriptions now (all connections).
-    pub subscriptions: usize,
-    /// Requests answered by a handler.
-    pub responses: u64,
-    /// Publishes accepted.
-    pub publishes: u64,
-    /// Publish deliveries to subscribers.
-    pub delivered: u64,
-    /// Notifications handed to a handler.
-    pub notifications: u64,
-    /// Messages refused (every ERROR reply, and refusals of id-0 messages).
-    pub errors: u64,
-    /// Of those: malformed envelopes.
-    pub malformed: u64,
-    /// Of those: unknown applications.
-    pub unknown_application: u64,
-    /// Of those: unknown channels.
-    pub unknown_channel: u64,
-    /// Of those: oversized payloads.
-    pub oversized: u64,
-    /// Of those: no handler for the message type.
-    pub no_handler: u64,
-    /// Of those: a handler's own error (or panic).
-    pub handler_errors: u64,
-    /// Messages dropped for clients that do not read (their queue was full).
-    pub dropped: u64,
-    /// Connections closed (left, died, or missed heartbeats).
-    pub disconnected: u64,
-    /// Of those: closed because they missed heartbeats.
-    pub expired: u64,
-}
+type Reg = Registry<Vec<ConnSlot>, Vec<NameSlot>, Vec<SubSlot>>;
 
 struct Shared {
-    apps: RwLock<HashMap<String, Arc<AppState>>>,
+    /// The registry: the server thread drives it, the API threads add names and handlers.
+    /// Lock order: `reg` before `channels`; never held while a handler runs.
+    reg: Mutex<Reg>,
+    /// Every channel's handlers, by the registry's channel id.
+    channels: RwLock<HashMap<ChannelId, Arc<ChannelState>>>,
     stats: Mutex<AppStats>,
     conns: Mutex<Vec<ConnectionInfo>>,
     publish: Mutex<Sender<Outgoing>>,
 }
 
+/// A server-side publish on its way to the server thread.
 struct Outgoing {
+    channel: ChannelId,
     app: String,
-    channel: String,
+    name: String,
     encoding: Encoding,
     payload: Vec<u8>,
 }
@@ -237,7 +207,7 @@ impl std::fmt::Debug for AppServer {
 #[derive(Clone)]
 pub struct Application {
     name: String,
-    state: Arc<AppState>,
+    id: AppId,
     shared: Arc<Shared>,
 }
 
@@ -246,8 +216,21 @@ pub struct Application {
 pub struct Channel {
     app: String,
     name: String,
+    id: ChannelId,
     state: Arc<ChannelState>,
     shared: Arc<Shared>,
+}
+
+/// A name the registry refused, as this API's error.
+fn name_error(e: NameError, what: String) -> Error {
+    match e {
+        NameError::Full { .. } => Error::Refused {
+            code: ErrorCode::Full,
+            message: e.to_string(),
+        },
+        NameError::Exists => Error::BadName(format!("{what} exists")),
+        _ => Error::BadName(format!("{what}: {e}")),
+    }
 }
 
 impl AppServer {
@@ -274,8 +257,16 @@ impl AppServer {
         let monitor = router.monitor();
         let endpoint = router.endpoint();
         let (tx, rx) = mpsc::channel();
+        let reg = Registry::new(
+            vec![ConnSlot::EMPTY; opts.max_connections],
+            vec![NameSlot::EMPTY; opts.max_names],
+            vec![SubSlot::EMPTY; opts.max_total_subscriptions],
+            Limits::new(opts.max_payload, opts.max_subscriptions),
+            instance(),
+        );
         let shared = Arc::new(Shared {
-            apps: RwLock::new(HashMap::new()),
+            reg: Mutex::new(reg),
+            channels: RwLock::new(HashMap::new()),
             stats: Mutex::new(AppStats::default()),
             conns: Mutex::new(Vec::new()),
             publish: Mutex::new(tx),
@@ -285,12 +276,8 @@ impl AppServer {
             monitor,
             outgoing: rx,
             shared: shared.clone(),
-            opts: opts.clone(),
-            conns: HashMap::new(),
-            subs: HashMap::new(),
-            next_conn: 1,
-            instance: instance(),
-            stats: AppStats::default(),
+            by_rid: HashMap::new(),
+            links: vec![None; opts.max_connections],
             dirty: true,
         };
         let thread = StopThread::spawn("ringwire-apps", move |stop| {
@@ -315,25 +302,22 @@ impl AppServer {
     /// Makes an application (an error if one of that name exists).
     pub fn create_application(&self, name: &str) -> Result<Application> {
         check_name("application", name)?;
-        let mut apps = self.shared.apps.write().unwrap_or_else(|p| p.into_inner());
-        if apps.contains_key(name) {
-            return Err(Error::BadName(format!("application {name:?} exists")));
-        }
-        let state = Arc::new(AppState::default());
-        apps.insert(name.to_owned(), state.clone());
+        let id = lock(&self.shared.reg)
+            .add_application(name)
+            .map_err(|e| name_error(e, format!("application {name:?}")))?;
         Ok(Application {
             name: name.to_owned(),
-            state,
+            id,
             shared: self.shared.clone(),
         })
     }
 
     /// The application called `name`, if it exists.
     pub fn application(&self, name: &str) -> Option<Application> {
-        let apps = self.shared.apps.read().unwrap_or_else(|p| p.into_inner());
-        apps.get(name).map(|state| Application {
+        let id = lock(&self.shared.reg).application(name)?;
+        Some(Application {
             name: name.to_owned(),
-            state: state.clone(),
+            id,
             shared: self.shared.clone(),
         })
     }
@@ -366,22 +350,26 @@ impl Application {
     /// Makes a channel (an error if one of that name exists in this application).
     pub fn create_channel(&self, name: &str) -> Result<Channel> {
         check_name("channel", name)?;
-        let mut chans = self
-            .state
+        let mut reg = lock(&self.shared.reg);
+        let id = reg.add_channel(self.id, name).map_err(|e| {
+            name_error(
+                e,
+                format!("channel {name:?} in application {:?}", self.name),
+            )
+        })?;
+        let state = Arc::new(ChannelState::default());
+        // Inserted under the registry's lock: the server thread finds the handlers of every
+        // channel the registry knows.
+        self.shared
             .channels
             .write()
-            .unwrap_or_else(|p| p.into_inner());
-        if chans.contains_key(name) {
-            return Err(Error::BadName(format!(
-                "channel {name:?} exists in application {:?}",
-                self.name
-            )));
-        }
-        let state = Arc::new(ChannelState::default());
-        chans.insert(name.to_owned(), state.clone());
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, state.clone());
+        drop(reg);
         Ok(Channel {
             app: self.name.clone(),
             name: name.to_owned(),
+            id,
             state,
             shared: self.shared.clone(),
         })
@@ -389,14 +377,16 @@ impl Application {
 
     /// The channel called `name`, if it exists.
     pub fn channel(&self, name: &str) -> Option<Channel> {
+        let id = lock(&self.shared.reg).channel(self.id, name)?;
         let chans = self
-            .state
+            .shared
             .channels
             .read()
             .unwrap_or_else(|p| p.into_inner());
-        chans.get(name).map(|state| Channel {
+        chans.get(&id).map(|state| Channel {
             app: self.name.clone(),
             name: name.to_owned(),
+            id,
             state: state.clone(),
             shared: self.shared.clone(),
         })
@@ -418,24 +408,34 @@ impl Channel {
         f: impl Fn(&Message<'_>) -> std::result::Result<Reply, String> + Send + Sync + 'static,
     ) {
         lock(&self.state.handlers).request = Some(Arc::new(f));
+        self.has(MessageType::Request);
+    }
+
+    /// Tells the registry the channel has a handler for `kind` (after the handler is set:
+    /// the server thread runs it once the registry accepts a message for it).
+    fn has(&self, kind: MessageType) {
+        lock(&self.shared.reg).set_handler(self.id, kind);
     }
 
     /// Sets a handler that sees every publish on the channel (they reach the subscribers
     /// with or without it).
     pub fn on_publish(&self, f: impl Fn(&Message<'_>) + Send + Sync + 'static) {
         lock(&self.state.handlers).publish = Some(Arc::new(f));
+        self.has(MessageType::Publish);
     }
 
     /// Sets a handler told of every subscribe and unsubscribe (the message's
     /// [`kind`](Message::kind) says which).
     pub fn on_subscribe(&self, f: impl Fn(&Message<'_>) + Send + Sync + 'static) {
         lock(&self.state.handlers).subscribe = Some(Arc::new(f));
+        self.has(MessageType::Subscribe);
     }
 
     /// Sets the notification handler. Without one, notifications are refused
     /// ([`ErrorCode::NoHandler`]).
     pub fn on_notification(&self, f: impl Fn(&Message<'_>) + Send + Sync + 'static) {
         lock(&self.state.handlers).notification = Some(Arc::new(f));
+        self.has(MessageType::Notification);
     }
 
     /// Publishes `value` (postcard) from the server to the channel's subscribers (sent by
@@ -456,8 +456,9 @@ impl Channel {
     pub fn publish_bytes(&self, encoding: Encoding, payload: Vec<u8>) -> Result<()> {
         lock(&self.shared.publish)
             .send(Outgoing {
+                channel: self.id,
                 app: self.app.clone(),
-                channel: self.name.clone(),
+                name: self.name.clone(),
                 encoding,
                 payload,
             })
@@ -465,11 +466,11 @@ impl Channel {
     }
 }
 
-struct Conn {
-    id: u32,
+/// What the transport knows of a connection the registry holds.
+#[derive(Clone)]
+struct Link {
+    rid: Vec<u8>,
     peer: Option<String>,
-    since: SystemTime,
-    subs: BTreeSet<(String, String)>,
 }
 
 struct State {
@@ -477,16 +478,19 @@ struct State {
     monitor: Receiver<SocketEvent>,
     outgoing: Receiver<Outgoing>,
     shared: Arc<Shared>,
-    opts: AppServerOptions,
-    /// Routing id → connection.
-    conns: HashMap<Vec<u8>, Conn>,
-    /// (application, channel) → the routing ids subscribed, in subscription order.
-    subs: HashMap<(String, String), Vec<Vec<u8>>>,
-    next_conn: u32,
-    instance: u32,
-    stats: AppStats,
-    /// The connection list changed since it was last published.
+    /// Routing id → the registry's connection.
+    by_rid: HashMap<Vec<u8>, Conn>,
+    /// By the registry's connection slot: routing id and peer address.
+    links: Vec<Option<Link>>,
+    /// A peer address changed since the connection list was last published.
     dirty: bool,
+}
+
+/// The time now, on the registry's clock (nanoseconds since the UNIX epoch).
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// A number unlikely to be any other server's: hashed from the process id, the time and a
@@ -499,15 +503,11 @@ fn instance() -> u32 {
     (h.finish() as u32).max(1)
 }
 
-enum Refusal {
-    Code(ErrorCode, String),
-}
-
 impl State {
     fn turn(&mut self, slice: Duration) {
         self.events();
         while let Ok(o) = self.outgoing.try_recv() {
-            self.deliver(&o.app, &o.channel, o.encoding, &o.payload);
+            self.deliver(o.channel, &o.app, &o.name, o.encoding, &o.payload);
         }
         match self.router.recv_multipart_timeout(slice) {
             Ok(msg) => {
@@ -532,82 +532,92 @@ impl State {
                 SocketEvent::HandshakeSucceeded {
                     peer, routing_id, ..
                 } => {
-                    let c = self.conn(&routing_id);
-                    c.peer = peer.map(|p| p.to_string());
-                    self.dirty = true;
+                    let shared = self.shared.clone();
+                    let mut reg = lock(&shared.reg);
+                    if let Some(c) = self.conn(&mut reg, &routing_id)
+                        && let Some(Some(l)) = self.links.get_mut(c.index())
+                    {
+                        l.peer = peer.map(|p| p.to_string());
+                        self.dirty = true;
+                    }
                 }
                 SocketEvent::Disconnected {
                     routing_id, reason, ..
                 } => {
-                    // The ZMTP layer closes a connection silent past the heartbeat timeout
-                    // with "peer silent too long".
-                    if reason.contains("silent") {
-                        self.stats.expired += 1;
+                    if let Some(c) = self.by_rid.remove(&routing_id) {
+                        if let Some(l) = self.links.get_mut(c.index()) {
+                            *l = None;
+                        }
+                        // The ZMTP layer closes a connection silent past the heartbeat
+                        // timeout with "peer silent too long".
+                        lock(&self.shared.reg).disconnect(c, reason.contains("silent"));
                     }
-                    self.disconnected(&routing_id);
                 }
                 _ => {}
             }
         }
     }
 
-    fn conn(&mut self, rid: &[u8]) -> &mut Conn {
-        if !self.conns.contains_key(rid) {
-            let id = self.next_conn;
-            self.next_conn = self.next_conn.wrapping_add(1).max(1);
-            self.conns.insert(
-                rid.to_vec(),
-                Conn {
-                    id,
-                    peer: None,
-                    since: SystemTime::now(),
-                    subs: BTreeSet::new(),
-                },
-            );
-            self.dirty = true;
+    /// The registry's connection of routing id `rid`, registered if new; `None` while the
+    /// connection table is full.
+    fn conn(&mut self, reg: &mut Reg, rid: &[u8]) -> Option<Conn> {
+        if let Some(c) = self.by_rid.get(rid) {
+            return Some(*c);
         }
-        self.conns.get_mut(rid).expect("inserted above")
-    }
-
-    fn disconnected(&mut self, rid: &[u8]) {
-        let Some(c) = self.conns.remove(rid) else {
-            return;
-        };
-        self.stats.disconnected += 1;
-        for key in c.subs {
-            if let Some(v) = self.subs.get_mut(&key) {
-                v.retain(|r| r != rid);
-                if v.is_empty() {
-                    self.subs.remove(&key);
+        match reg.connect(now()) {
+            Ok(c) => {
+                self.by_rid.insert(rid.to_vec(), c);
+                if let Some(l) = self.links.get_mut(c.index()) {
+                    *l = Some(Link {
+                        rid: rid.to_vec(),
+                        peer: None,
+                    });
                 }
+                Some(c)
+            }
+            Err(capacity) => {
+                log::warn!(target: "ringwire::apps", "connection table full ({capacity}): refusing a connection's messages");
+                None
             }
         }
-        self.dirty = true;
     }
 
+    /// Publishes the counters, and the connection list when it changed.
     fn publish_stats(&mut self) {
         let rs = self.router.stats();
-        let mut s = lock(&self.shared.stats);
-        *s = AppStats {
-            connections: self.conns.len(),
-            subscriptions: self.conns.values().map(|c| c.subs.len()).sum(),
-            dropped: rs.dropped_hwm + rs.dropped_budget,
-            ..self.stats
-        };
-        drop(s);
-        if self.dirty {
-            self.dirty = false;
-            let mut list: Vec<ConnectionInfo> = self
-                .conns
-                .values()
-                .map(|c| ConnectionInfo {
-                    id: c.id,
-                    peer: c.peer.clone(),
-                    since: c.since,
-                    subscriptions: c.subs.iter().cloned().collect(),
+        let mut reg = lock(&self.shared.reg);
+        let mut stats = reg.stats();
+        stats.dropped = rs.dropped_hwm + rs.dropped_budget;
+        let changed = reg.take_changed() | std::mem::take(&mut self.dirty);
+        let list = changed.then(|| {
+            let mut list: Vec<ConnectionInfo> = reg
+                .connections()
+                .map(|v| {
+                    let mut subscriptions: Vec<(String, String)> = reg
+                        .subscriptions_of(v.conn)
+                        .map(|ch| {
+                            let (a, c) = reg.channel_names(ch);
+                            (a.to_owned(), c.to_owned())
+                        })
+                        .collect();
+                    subscriptions.sort_unstable();
+                    ConnectionInfo {
+                        id: v.conn.number(),
+                        peer: self
+                            .links
+                            .get(v.conn.index())
+                            .and_then(|l| l.as_ref()?.peer.clone()),
+                        since: UNIX_EPOCH + Duration::from_nanos(v.since),
+                        subscriptions,
+                    }
                 })
                 .collect();
             list.sort_by_key(|c| c.id);
+            list
+        });
+        drop(reg);
+        *lock(&self.shared.stats) = stats;
+        if let Some(list) = list {
             *lock(&self.shared.conns) = list;
         }
     }
@@ -624,21 +634,12 @@ impl State {
         }
     }
 
-    fn refuse(&mut self, rid: &[u8], id: u32, code: ErrorCode, what: &str) {
-        self.stats.errors += 1;
-        match code {
-            ErrorCode::Malformed => self.stats.malformed += 1,
-            ErrorCode::UnknownApplication => self.stats.unknown_application += 1,
-            ErrorCode::UnknownChannel => self.stats.unknown_channel += 1,
-            ErrorCode::Oversized => self.stats.oversized += 1,
-            ErrorCode::NoHandler => self.stats.no_handler += 1,
-            ErrorCode::Handler => self.stats.handler_errors += 1,
-            _ => {}
-        }
-        log::debug!(target: "ringwire::apps", "refused message {id}: {code}: {what}");
+    /// Answers ERROR for a refusal the registry has counted.
+    fn refuse(&mut self, rid: &[u8], id: u32, refusal: &Refusal<'_>) {
+        log::debug!(target: "ringwire::apps", "refused message {id}: {refusal}");
         if id != 0 {
-            let head = wire::header(kind::ERROR, 0, code.to_byte(), id);
-            let text = format!("{}: {what}", code.message());
+            let head = wire::header(kind::ERROR, 0, refusal.code().to_byte(), id);
+            let text = refusal.to_string();
             self.send(rid, &[&head, text.as_bytes()]);
         }
     }
@@ -650,119 +651,92 @@ impl State {
         }
     }
 
-    fn channel(&self, app: &str, channel: &str) -> std::result::Result<Arc<ChannelState>, Refusal> {
-        let apps = self.shared.apps.read().unwrap_or_else(|p| p.into_inner());
-        let Some(a) = apps.get(app) else {
-            return Err(Refusal::Code(
-                ErrorCode::UnknownApplication,
-                format!("{app:?}"),
-            ));
-        };
-        let chans = a.channels.read().unwrap_or_else(|p| p.into_inner());
-        chans.get(channel).cloned().ok_or_else(|| {
-            Refusal::Code(
-                ErrorCode::UnknownChannel,
-                format!("{channel:?} in application {app:?}"),
-            )
-        })
-    }
-
     /// Sends a publish to every subscriber of the channel; returns how many.
-    fn deliver(&mut self, app: &str, channel: &str, encoding: Encoding, payload: &[u8]) -> u32 {
-        let key = (app.to_owned(), channel.to_owned());
+    fn deliver(
+        &mut self,
+        ch: ChannelId,
+        app: &str,
+        channel: &str,
+        encoding: Encoding,
+        payload: &[u8],
+    ) -> u32 {
         let head = wire::header(kind::MESSAGE, encoding.flags(), 0, 0);
-        let State {
-            router,
-            subs,
-            stats,
-            ..
-        } = self;
-        let Some(rids) = subs.get(&key) else {
-            return 0;
-        };
+        let shared = self.shared.clone();
+        let mut reg = lock(&shared.reg);
         let mut n = 0u32;
-        for rid in rids {
-            let f: [&[u8]; 5] = [rid, &head, app.as_bytes(), channel.as_bytes(), payload];
-            if let Err(e) = router.send_multipart(&f) {
+        for c in reg.deliver(ch) {
+            n = n.saturating_add(1);
+            let Some(Some(l)) = self.links.get(c.index()) else {
+                continue;
+            };
+            let f: [&[u8]; 5] = [&l.rid, &head, app.as_bytes(), channel.as_bytes(), payload];
+            if let Err(e) = self.router.send_multipart(&f) {
                 log::warn!(target: "ringwire::apps", "server publish: {e}");
             }
-            n += 1;
         }
-        stats.delivered += u64::from(n);
         n
     }
 
     fn on_message(&mut self, rid: &[u8], frames: &[Vec<u8>]) {
-        let conn = self.conn(rid).id;
-        let m = match ClientMsg::parse(frames) {
-            Ok(m) => m,
-            Err((id, e)) => {
-                self.refuse(rid, id.unwrap_or(0), ErrorCode::Malformed, &e.to_string());
-                return;
-            }
+        let shared = self.shared.clone();
+        let mut reg = lock(&shared.reg);
+        let decision = match self.conn(&mut reg, rid) {
+            Some(c) => reg.on_message(c, frames),
+            None => reg.refuse_unconnected(frames),
         };
+        drop(reg);
+        match decision {
+            Decision::Refuse { id, refusal } => self.refuse(rid, id, &refusal),
+            Decision::Welcome { id, session } => {
+                let head = wire::header(kind::WELCOME, 0, 0, id);
+                self.send(rid, &[&head, &session]);
+            }
+            Decision::Accept(a) => self.accept(rid, a),
+        }
+    }
+
+    /// Carries out a message the registry accepted: runs the channel's handler and answers.
+    fn accept(&mut self, rid: &[u8], a: Accepted<'_>) {
+        let m = a.message;
         let id = m.header.id;
-        if m.header.kind == kind::HELLO {
-            let head = wire::header(kind::WELCOME, 0, 0, id);
-            let s = wire::session(self.instance, conn);
-            self.send(rid, &[&head, &s]);
-            return;
-        }
-        if m.payload.len() > self.opts.max_payload {
-            let what = format!(
-                "{} bytes, at most {} accepted",
-                m.payload.len(),
-                self.opts.max_payload
-            );
-            self.refuse(rid, id, ErrorCode::Oversized, &what);
-            return;
-        }
-        let ch = match self.channel(m.app, m.channel) {
-            Ok(c) => c,
-            Err(Refusal::Code(c, what)) => {
-                self.refuse(rid, id, c, &what);
-                return;
-            }
-        };
-        let kind_of = match m.header.kind {
-            kind::REQUEST => MessageType::Request,
-            kind::PUBLISH => MessageType::Publish,
-            kind::SUBSCRIBE => MessageType::Subscribe,
-            kind::UNSUBSCRIBE => MessageType::Unsubscribe,
-            _ => MessageType::Notification,
-        };
         let msg = Message {
-            kind: kind_of,
+            kind: a.kind,
             app: m.app,
             channel: m.channel,
-            connection: conn,
+            connection: a.connection,
             encoding: m.header.encoding(),
             payload: m.payload,
         };
-        let (request, publish, subscribe, notification) = {
-            let h = lock(&ch.handlers);
-            (
-                h.request.clone(),
-                h.publish.clone(),
-                h.subscribe.clone(),
-                h.notification.clone(),
-            )
+        let state = self
+            .shared
+            .channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&a.channel)
+            .cloned();
+        let (request, publish, subscribe, notification) = match &state {
+            Some(s) => {
+                let h = lock(&s.handlers);
+                (
+                    h.request.clone(),
+                    h.publish.clone(),
+                    h.subscribe.clone(),
+                    h.notification.clone(),
+                )
+            }
+            None => (None, None, None, None),
         };
-        let what = || format!("{:?} in application {:?}", m.channel, m.app);
-        match kind_of {
+        match a.kind {
             MessageType::Request => {
-                let Some(f) = request else {
-                    self.refuse(
-                        rid,
-                        id,
-                        ErrorCode::NoHandler,
-                        &format!("request to {}", what()),
-                    );
-                    return;
+                // The registry accepts a request only for a channel with a request handler.
+                let answer = match request {
+                    Some(f) => catch_unwind(AssertUnwindSafe(|| f(&msg)))
+                        .unwrap_or_else(|_| Err("the handler panicked".into())),
+                    None => Err("the request handler is gone".into()),
                 };
-                match catch_unwind(AssertUnwindSafe(|| f(&msg))) {
-                    Ok(Ok(reply)) => {
-                        self.stats.responses += 1;
+                lock(&self.shared.reg).request_done(answer.is_ok());
+                match answer {
+                    Ok(reply) => {
                         if id != 0 {
                             let head = wire::header(kind::RESPONSE, reply.encoding.flags(), 0, id);
                             self.send(
@@ -776,58 +750,26 @@ impl State {
                             );
                         }
                     }
-                    Ok(Err(e)) => self.refuse(rid, id, ErrorCode::Handler, &e),
-                    Err(_) => self.refuse(rid, id, ErrorCode::Handler, "the handler panicked"),
+                    Err(e) => self.refuse(rid, id, &Refusal::Handler(&e)),
                 }
             }
             MessageType::Publish => {
-                self.stats.publishes += 1;
                 if let Some(f) = publish {
                     see(&*f, &msg);
                 }
-                let n = self.deliver(m.app, m.channel, msg.encoding, m.payload);
+                let n = self.deliver(a.channel, m.app, m.channel, msg.encoding, m.payload);
                 self.ack(rid, id, n);
             }
             MessageType::Subscribe | MessageType::Unsubscribe => {
-                let key = (m.app.to_owned(), m.channel.to_owned());
-                let max = self.opts.max_subscriptions;
-                let c = self.conn(rid);
-                if kind_of == MessageType::Subscribe {
-                    if !c.subs.contains(&key) {
-                        if c.subs.len() >= max {
-                            let what = format!("{max} subscriptions per connection");
-                            self.refuse(rid, id, ErrorCode::Full, &what);
-                            return;
-                        }
-                        c.subs.insert(key.clone());
-                        self.subs.entry(key).or_default().push(rid.to_vec());
-                    }
-                } else {
-                    if !c.subs.remove(&key) {
-                        self.refuse(rid, id, ErrorCode::NotSubscribed, &what());
-                        return;
-                    }
-                    if let Some(v) = self.subs.get_mut(&key) {
-                        v.retain(|r| r != rid);
-                        if v.is_empty() {
-                            self.subs.remove(&key);
-                        }
-                    }
-                }
-                self.dirty = true;
                 if let Some(f) = subscribe {
                     see(&*f, &msg);
                 }
                 self.ack(rid, id, 0);
             }
-            MessageType::Notification => {
-                let Some(f) = notification else {
-                    let what = format!("notification to {}", what());
-                    self.refuse(rid, id, ErrorCode::NoHandler, &what);
-                    return;
-                };
-                self.stats.notifications += 1;
-                see(&*f, &msg);
+            _ => {
+                if let Some(f) = notification {
+                    see(&*f, &msg);
+                }
                 self.ack(rid, id, 0);
             }
         }
