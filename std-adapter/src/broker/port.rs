@@ -230,7 +230,11 @@ impl ShmPort {
                 } else {
                     format!("its process {} died", h.owner)
                 };
-                out.push(PortEvent::Disconnected(key_of(channel, h.owner), why, clean));
+                out.push(PortEvent::Disconnected(
+                    key_of(channel, h.owner),
+                    why,
+                    clean,
+                ));
             }
             if owner != 0 {
                 out.push(PortEvent::Connected(key_of(channel, owner)));
