@@ -287,6 +287,35 @@ fn worker_killed_holding_a_request_its_request_goes_to_another() {
     assert!(logged(&["request(s) of worker ", " requeued"]));
 }
 
+/// A worker process that stops on purpose and exits at once has left, over shm too: its
+/// channel was given back, though its process is gone by the time the router looks.
+#[test]
+fn a_worker_process_that_stops_is_logged_as_left_not_lost() {
+    let _w = watchdog(300);
+    capture_logs();
+    let (f, b) = endpoint_pairs("leaving").pop().unwrap();
+    assert!(b.starts_with("shm://"), "{b}");
+    let (router, _front, back) = start(Router::builder(&f, &b));
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_broker_peer"))
+        .args(["until-eof", &back])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn broker_peer");
+    wait_until("the worker to register", || router.worker_count() == 1);
+    drop(worker.stdin.take());
+    assert!(worker.wait().unwrap().success());
+    wait_until("the worker to be gone", || router.worker_count() == 0);
+    let s = router.stop().unwrap();
+    // The routing id shows the channel and the owner id (the pid) in hex.
+    let pid = format!("{:08x}", worker.id());
+    assert!(logged(&[
+        "worker ",
+        &pid,
+        " left: it gave its shm channel back"
+    ]));
+    assert!(!logged(&["worker ", &pid, " lost"]), "{s:?}");
+}
+
 #[test]
 fn silent_worker_expires_by_missed_beats_and_its_request_is_requeued() {
     let _w = watchdog(300);

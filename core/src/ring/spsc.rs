@@ -109,6 +109,13 @@ impl<R: Region> Spsc<R> {
         })
     }
 
+    /// The owner holding the consumer claim (0 when free). An Acquire load: whoever sees a
+    /// claim freed by a reclaim also sees what that reclaimer did before it.
+    pub fn consumer_owner(&self) -> u32 {
+        // SYNC: Acquire pairs with the AcqRel compare-exchange of a claim, release or reclaim.
+        self.seg.claim_word(CONSUMER_CLAIM).load(Ordering::Acquire)
+    }
+
     /// Claims the consumer role for `owner` (non-zero).
     pub fn consumer(&self, owner: u32) -> Result<Consumer<'_, R>, ClaimError> {
         self.seg.claim(CONSUMER_CLAIM, owner)?;

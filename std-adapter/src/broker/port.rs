@@ -222,9 +222,14 @@ impl ShmPort {
             }
             if h.owner != 0 && !h.dead {
                 // A free channel was given back by its holder (which may have exited since:
-                // its liveness says nothing then). A channel that changed hands before the
-                // periodic look may have been a dead holder's, reclaimed by a newcomer.
-                let clean = owner == 0 || self.end.alive(h.owner);
+                // its liveness says nothing then), unless a newcomer is taking over a dead
+                // holder's channel right now. A channel that changed hands before the periodic
+                // look may have been a dead holder's, reclaimed by a newcomer.
+                let clean = if owner == 0 {
+                    self.end.given_back(channel)
+                } else {
+                    self.end.alive(h.owner)
+                };
                 let why = if clean {
                     "it gave its shm channel back".to_owned()
                 } else {

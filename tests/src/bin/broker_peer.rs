@@ -2,6 +2,9 @@
 //!
 //! - `broker_peer hang EP PROTOCOL`: a worker (`lb`, `ppp` or `mdp` with service `svc`) that
 //!   prints `got` when a request arrives and then never answers (the test kills it there).
+//! - `broker_peer until-eof EP`: a load-balancing worker answering `job (c, i)` with
+//!   `(c, i, 0)` until its standard input closes; then it stops (giving its connection or shm
+//!   channel back) and exits at once.
 //! - `broker_peer client EP N`: a client that sends `job (pid, i)` for `i` in `0..N`, checks
 //!   each reply, prints `ready` after the first and `done` at the end.
 //! - `broker_peer server EP`: a [`Server`] whose handlers answer `job (c, i)` with
@@ -31,10 +34,13 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["hang", ep, protocol] => hang(ep, protocol),
+        ["until-eof", ep] => until_eof(ep),
         ["client", ep, n] => client(ep, n.parse().expect("N")),
         ["server", ep] => server(ep),
         _ => {
-            eprintln!("usage: broker_peer hang EP lb|ppp|mdp | client EP N | server EP");
+            eprintln!(
+                "usage: broker_peer hang EP lb|ppp|mdp | until-eof EP | client EP N | server EP"
+            );
             std::process::exit(2);
         }
     }
@@ -56,6 +62,17 @@ fn hang(ep: &str, protocol: &str) {
         .service("svc")
         .run(&handlers, &stop)
         .expect("worker");
+}
+
+fn until_eof(ep: &str) {
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let handlers = Handlers::new().on("job", |(c, i): (u32, u32)| (c, i, 0u32));
+    Worker::builder(ep).run(&handlers, &stop).expect("worker");
 }
 
 fn client(ep: &str, n: u32) {

@@ -76,6 +76,21 @@ impl RouterEnd {
             .collect()
     }
 
+    /// Whether channel `channel` was given back by its holder: both of its client-side claims
+    /// are free. A newcomer taking over a dead holder's channel frees the request ring's
+    /// claim for a moment too, but it claims that ring before it frees the reply ring's, so
+    /// the reply ring's claim seen free (an Acquire load) and the request ring's still free
+    /// after it means nobody is taking the channel over.
+    pub(crate) fn given_back(&self, channel: usize) -> bool {
+        let rings = self.socket.cell.borrow_owner();
+        let Some(ch) = rings.channels().nth(channel) else {
+            return false;
+        };
+        ch.req.segment().writer_owner() == 0
+            && ch.rep.consumer_owner() == 0
+            && ch.req.segment().writer_owner() == 0
+    }
+
     /// Whether the process of owner id `owner` may be alive (false only when certainly gone).
     pub(crate) fn alive(&self, owner: u32) -> bool {
         self.socket.alive(owner)
