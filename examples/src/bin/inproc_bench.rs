@@ -107,8 +107,5 @@ fn main() {
     let (p50, p99) = req_rep_round_trips(round_trips, size);
     println!("inproc REQ/REP round trip, {size} B: p50 {p50:.1} us, p99 {p99:.1} us");
     let rate = push_pull_throughput(messages, size);
-    println!(
-        "inproc PUSH/PULL, {size} B: {:.0} k msg/s",
-        rate / 1000.0
-    );
+    println!("inproc PUSH/PULL, {size} B: {:.0} k msg/s", rate / 1000.0);
 }

@@ -63,6 +63,7 @@ mod engine;
 pub mod events;
 mod inbox;
 mod options;
+mod pipe;
 pub(crate) mod poller;
 mod sockets;
 mod transport;

@@ -43,6 +43,7 @@ fn read(c: &mut Conn, inbox: &mut Inbox) -> Vec<Incoming> {
             inbox,
             filter: None,
             rbuf: &mut Box::default(),
+            room: usize::MAX,
         },
     );
     out
