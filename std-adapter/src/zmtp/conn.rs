@@ -172,6 +172,9 @@ pub struct Conn {
     pub registered: (bool, bool),
     /// The interest this connection has in the engine's readiness set (`None`: not in it).
     pub owner_interest: Option<(bool, bool)>,
+    /// A pipe's peer may sleep with messages queued for it: `flush` owes it a ring (the
+    /// pipe's form of unwritten bytes, corked like them).
+    unrung: bool,
     /// The size limits of what the peer sends (a pipe checks them per message; ZMTP's
     /// decoder as bytes arrive).
     limits: Limits,
@@ -238,6 +241,7 @@ impl Conn {
             blocked: false,
             registered: (true, false),
             owner_interest: None,
+            unrung: false,
             limits,
             tick_at: 0,
             recv_timeout: None,
@@ -304,13 +308,16 @@ impl Conn {
         }
     }
 
-    /// Sends `item` over the pipe; a peer that is gone closes the connection.
+    /// Queues `item` on the pipe ([`flush`](Self::flush) wakes the peer); a peer that is
+    /// gone closes the connection.
     fn push(&mut self, item: Item) {
-        if let Some(end) = self.pipe()
-            && end.push(item).is_err()
-        {
-            self.dead
-                .get_or_insert_with(|| "peer closed the connection".into());
+        match self.pipe().map(|end| end.push(item)) {
+            Some(Ok(owed)) => self.unrung |= owed,
+            Some(Err(_)) => {
+                self.dead
+                    .get_or_insert_with(|| "peer closed the connection".into());
+            }
+            None => {}
         }
     }
 
@@ -366,9 +373,9 @@ impl Conn {
         self.machine.as_ref().and_then(|m| m.next_deadline())
     }
 
-    /// Whether unsent bytes are waiting.
+    /// Whether unsent bytes are waiting (on a pipe: the peer is owed a ring).
     pub fn has_pending(&self) -> bool {
-        self.wpos < self.wbuf.len()
+        self.wpos < self.wbuf.len() || self.unrung
     }
 
     /// How far `flush` may write: until the peer's READY arrives only our greeting and
@@ -384,7 +391,7 @@ impl Conn {
 
     /// Whether there are bytes `flush` may write now.
     pub fn wants_write(&self) -> bool {
-        self.wpos < self.write_limit()
+        self.wpos < self.write_limit() || self.unrung
     }
 
     /// Bytes waiting to be written (a pipe's: sent and not yet taken by the peer).
@@ -484,8 +491,15 @@ impl Conn {
         }
     }
 
-    /// Writes as much as the kernel takes. Errors mark the connection dead.
+    /// Writes as much as the kernel takes (a pipe rings its peer if owed). Errors mark
+    /// the connection dead.
     pub fn flush(&mut self) {
+        if let Stream::Pipe(end) = &self.stream {
+            if std::mem::take(&mut self.unrung) {
+                end.ring();
+            }
+            return;
+        }
         let limit = self.write_limit();
         while self.wpos < limit {
             match self.stream.send(&self.wbuf[self.wpos..limit]) {

@@ -638,6 +638,12 @@ impl Engine {
                     self.count_drop(q);
                     return Ok(id);
                 }
+                // An inproc peer may have made room just before the refusal was noted
+                // (see `Conn::want_room`): look again before sleeping.
+                let size = prefix.iter().chain(frames).map(|f| f.len()).sum();
+                if self.has_room(id, size) {
+                    continue;
+                }
             }
             let now = Instant::now();
             let d = *deadline.get_or_insert_with(|| self.opts.send_timeout.map(|t| now + t));

@@ -16,14 +16,17 @@
 //! (*armed*): while the reader keeps up, a burst of messages costs no system call at all.
 //! The rule that makes this safe: a doorbell is drained only when its mailbox is found
 //! empty, under the mailbox's lock, and the mailbox is then armed; so an unarmed mailbox's
-//! doorbell is readable, and a reader that stops with messages left (its inbox full) is
-//! woken by the descriptor as soon as it looks again, as a socket with unread bytes would.
+//! doorbell is (or is about to be) readable, and a reader that stops with messages left
+//! (its inbox full) is woken by the descriptor as soon as it looks again, as a socket with
+//! unread bytes would. Rings happen after the lock is released (so the woken reader does
+//! not find it held); a late ring whose item was already taken costs one empty look.
 //! A writer that found the peer's queue full sets `want_room`, and the reader then rings
 //! the writer's own doorbell once it has taken messages. Dropping an end closes both
 //! directions: the peer reads what was sent before, then sees the close (a disconnect).
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -85,6 +88,11 @@ struct State<T> {
 struct Mailbox<T> {
     state: Mutex<State<T>>,
     bell: Doorbell,
+    /// Copies of `State::items.len()` and `State::bytes`, stored under the lock, for the
+    /// writer's HWM and budget checks (read without the lock: a value at most as old as
+    /// the writer's last lock of the mailbox, so the writer's own pushes always count).
+    len: AtomicUsize,
+    bytes: AtomicUsize,
 }
 
 impl<T> Mailbox<T> {
@@ -98,34 +106,55 @@ impl<T> Mailbox<T> {
                 want_room: false,
             }),
             bell: Doorbell::new()?,
+            len: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
         })
+    }
+
+    /// Publishes the queue's size (under the lock).
+    fn counted(&self, s: &State<T>) {
+        // SYNC: Relaxed: the values are hints read by `queued`; the mutex orders them.
+        self.len.store(s.items.len(), Ordering::Relaxed);
+        self.bytes.store(s.bytes, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `item` (of `size` bytes); gives it back if the mailbox is closed.
-    fn push(&self, item: T, size: usize) -> Result<(), T> {
-        let mut s = self.lock();
-        if s.closed {
-            return Err(item);
-        }
-        s.items.push_back(item);
-        s.bytes += size;
-        if s.armed {
-            s.armed = false;
+    /// Queues `item` (of `size` bytes); gives it back if the mailbox is closed. With
+    /// `ring` the reader is woken if it may sleep; without, the mailbox stays armed and
+    /// `Ok(true)` says a [`ring`](Self::ring) is owed.
+    fn push(&self, item: T, size: usize, ring: bool) -> Result<bool, T> {
+        let (armed, owed) = {
+            let mut s = self.lock();
+            if s.closed {
+                return Err(item);
+            }
+            s.items.push_back(item);
+            s.bytes += size;
+            self.counted(&s);
+            if ring {
+                (std::mem::replace(&mut s.armed, false), false)
+            } else {
+                (false, s.armed)
+            }
+        };
+        // Rung after the lock is released, so the woken reader does not find it held.
+        if armed {
             self.bell.ring();
         }
-        Ok(())
+        Ok(owed)
     }
 
-    /// Makes the doorbell readable, so the reader looks (at least once) even if nothing is
-    /// queued.
-    fn nudge(&self) {
-        let mut s = self.lock();
-        if s.armed {
-            s.armed = false;
+    /// Wakes the reader if it may sleep with items queued (`anyway`: even with none, so
+    /// that it looks once).
+    fn ring(&self, anyway: bool) {
+        let armed = {
+            let mut s = self.lock();
+            s.armed && (anyway || !s.items.is_empty()) && std::mem::replace(&mut s.armed, false)
+        };
+        if armed {
             self.bell.ring();
         }
     }
@@ -149,7 +178,12 @@ impl<T> Mailbox<T> {
                 s.bytes -= size(&item);
                 taken.push(item);
             }
-            if s.items.is_empty() && !s.armed {
+            self.counted(&s);
+            // Emptied: drain and arm. Also when the reader was woken for nothing: a ring
+            // made after the lock was released may land after the item it announced was
+            // taken (every ring that is still to come finds the mailbox armed, so it is
+            // followed by a look).
+            if s.items.is_empty() && (!s.armed || taken.is_empty()) {
                 s.armed = true;
                 self.bell.drain();
             }
@@ -173,7 +207,9 @@ impl<T> Mailbox<T> {
             }
             if clear {
                 s.bytes = 0;
-                std::mem::take(&mut s.items)
+                let items = std::mem::take(&mut s.items);
+                self.counted(&s);
+                items
             } else {
                 VecDeque::new()
             }
@@ -182,10 +218,11 @@ impl<T> Mailbox<T> {
         drop(dropped);
     }
 
-    /// Items and bytes queued.
+    /// Items and bytes queued (see `len`).
     fn queued(&self) -> (usize, usize) {
-        let s = self.lock();
-        (s.items.len(), s.bytes)
+        // SYNC: Relaxed, see `counted`.
+        let len = self.len.load(Ordering::Relaxed);
+        (len, self.bytes.load(Ordering::Relaxed))
     }
 }
 
@@ -206,10 +243,16 @@ impl std::fmt::Debug for End {
 }
 
 impl End {
-    /// Sends `item` to the peer; gives it back when the peer is gone.
-    pub fn push(&self, item: Item) -> Result<(), Item> {
+    /// Queues `item` for the peer without waking it; `Ok(true)`: a [`ring`](Self::ring) is
+    /// owed (the peer may sleep). Gives the item back when the peer is gone.
+    pub fn push(&self, item: Item) -> Result<bool, Item> {
         let size = item.size();
-        self.tx.push(item, size)
+        self.tx.push(item, size, false)
+    }
+
+    /// Wakes the peer for what was pushed, if it may sleep.
+    pub fn ring(&self) {
+        self.tx.ring(false);
     }
 
     /// Takes at most `max` items the peer sent, oldest first.
@@ -217,7 +260,7 @@ impl End {
         let (taken, want_room) = self.rx.take(max, Item::size, each);
         if want_room {
             // The peer waits for room in the queue we just took from.
-            self.tx.nudge();
+            self.tx.ring(true);
         }
         taken
     }
@@ -228,6 +271,8 @@ impl End {
     }
 
     /// Asks the peer to ring our doorbell when it next takes messages (we wait for room).
+    /// Locking the mailbox also makes [`queued`](Self::queued) current as of now: the
+    /// caller checks for room once more before it sleeps.
     pub fn want_room(&self) {
         self.tx.lock().want_room = true;
     }
@@ -375,7 +420,7 @@ pub fn connect(name: &str, meta: Meta) -> io::Result<End> {
     };
     let backlog = bound.backlog.clone();
     drop(names);
-    if backlog.push(theirs, 0).is_err() {
+    if backlog.push(theirs, 0, true).is_err() {
         return Err(io::Error::new(
             io::ErrorKind::ConnectionRefused,
             format!("inproc://{name} was closed"),
@@ -404,7 +449,10 @@ mod tests {
         assert_eq!(pull.peer.kind, SocketType::Push);
         let frame = vec![1u8; 1000];
         let at = frame.as_ptr();
-        push.push(Item::Message(vec![frame])).unwrap();
+        assert!(
+            push.push(Item::Message(vec![frame])).unwrap(),
+            "a ring is owed"
+        );
         assert_eq!(push.queued(), (1, 1000));
         let mut got = Vec::new();
         let t = pull.take(8, |i| got.push(i));
@@ -415,6 +463,7 @@ mod tests {
         assert_eq!(frames[0].as_ptr(), at, "the same buffer arrives");
         assert_eq!(push.queued(), (0, 0));
         push.push(Item::Subscribe(b"late".to_vec())).unwrap();
+        push.ring();
         drop(push);
         let mut got = Vec::new();
         let t = pull.take(8, |i| got.push(i));
@@ -454,13 +503,22 @@ mod tests {
         for i in 0..3u8 {
             push.push(Item::Message(vec![vec![i]])).unwrap();
         }
+        assert!(!rung(&pull), "pushed, not yet rung");
+        push.ring();
         assert!(rung(&pull));
         assert_eq!(pull.take(2, drop).items, 2);
         assert!(rung(&pull), "one left: still readable");
         assert_eq!(pull.take(2, drop).items, 1);
         assert!(!rung(&pull), "emptied: drained");
+        // Once rung, a later push owes nothing while the reader has not emptied the mailbox.
+        push.push(Item::Message(vec![vec![8]])).unwrap();
+        push.ring();
+        assert!(
+            !push.push(Item::Message(vec![vec![9]])).unwrap(),
+            "nothing owed"
+        );
+        assert_eq!(pull.take(1, drop).items, 1);
         // A writer waiting for room is rung when the reader takes.
-        push.push(Item::Message(vec![vec![9]])).unwrap();
         push.want_room();
         assert!(!rung(&push));
         assert_eq!(pull.take(8, drop).items, 1);
