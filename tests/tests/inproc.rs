@@ -302,3 +302,34 @@ fn names_are_not_visible_to_other_processes() {
         "no abstract socket is bound"
     );
 }
+
+#[test]
+fn a_message_over_the_receivers_limits_closes_the_pipe_and_is_reported() {
+    let _watchdog = watchdog(60);
+    let limits = ringwire_core::zmtp::Limits {
+        max_message: 100,
+        ..Default::default()
+    };
+    let mut pull = Pull::builder()
+        .limits(limits)
+        .bind("inproc://too-large")
+        .unwrap();
+    let events = pull.monitor();
+    let mut push = Push::connect("inproc://too-large").unwrap();
+    push.send_bytes(&[1u8; 100]).unwrap();
+    assert_eq!(pull.recv_bytes_timeout(T).unwrap().len(), 100);
+    push.send_bytes(&[2u8; 101]).unwrap();
+    assert!(matches!(
+        pull.recv_bytes_timeout(Duration::from_millis(200)),
+        Err(Error::Timeout)
+    ));
+    let e = wait_event(&events, |e| {
+        matches!(e, SocketEvent::MessageTooLarge { .. })
+    });
+    let SocketEvent::MessageTooLarge { size, limit, .. } = e else {
+        unreachable!()
+    };
+    assert_eq!((size, limit), (101, 100));
+    assert_eq!(pull.stats().too_large, 1);
+    wait_event(&events, |e| matches!(e, SocketEvent::Disconnected { .. }));
+}

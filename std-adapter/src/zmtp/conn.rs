@@ -30,8 +30,10 @@ use ringwire_core::pattern::subscription::Subscriptions;
 use ringwire_core::zmtp::{self, Connection, ConnectionError, DecodeError, Event, Limits, Tick};
 
 use super::inbox::{Carry, Inbox};
-use super::pipe::{self, Item};
+use super::pipe::Item;
 use super::transport::Stream;
+
+mod inproc;
 use crate::endpoint::Endpoint;
 
 /// Bytes of command (READY with properties, SUBSCRIBE) a connection accepts.
@@ -275,52 +277,6 @@ impl Conn {
         self.machine.as_ref().is_some_and(|m| m.speaks_3_1())
     }
 
-    /// The pipe of an `inproc://` connection.
-    fn pipe(&self) -> Option<&pipe::End> {
-        match &self.stream {
-            Stream::Pipe(end) => Some(end),
-            _ => None,
-        }
-    }
-
-    /// An `inproc://` connection's handshake, in place of ZMTP's greeting and READY: the
-    /// peer's socket type (told when the pipe was made) is checked as a READY's would be;
-    /// `Ok` holds whether this is a pipe (then it is ready, its routing id the peer's
-    /// identity), `Err` why it must close.
-    pub fn pipe_handshake(&mut self, ours: SocketType) -> Result<bool, String> {
-        let Some(end) = self.pipe() else {
-            return Ok(false);
-        };
-        let peer = end.peer.kind;
-        if !ours.is_compatible(peer) {
-            return Err(ConnectionError::IncompatibleSocketType { ours, peer }.to_string());
-        }
-        self.routing_id = end.peer.identity.clone();
-        self.ready = true;
-        Ok(true)
-    }
-
-    /// Asks a pipe's peer to wake this socket when it takes messages (a send found no
-    /// room); nothing for a byte stream, whose writability the pump watches.
-    pub fn want_room(&self) {
-        if let Some(end) = self.pipe() {
-            end.want_room();
-        }
-    }
-
-    /// Queues `item` on the pipe ([`flush`](Self::flush) wakes the peer); a peer that is
-    /// gone closes the connection.
-    fn push(&mut self, item: Item) {
-        match self.pipe().map(|end| end.push(item)) {
-            Some(Ok(owed)) => self.unrung |= owed,
-            Some(Err(_)) => {
-                self.dead
-                    .get_or_insert_with(|| "peer closed the connection".into());
-            }
-            None => {}
-        }
-    }
-
     /// Queues a subscription change in the form the peer expects: an item of a pipe, a
     /// SUBSCRIBE/CANCEL command to a 3.1 peer, a `\x01`/`\x00` message to a 3.0 one.
     pub fn queue_subscription(&mut self, subscribe: bool, prefix: &[u8]) {
@@ -550,45 +506,6 @@ impl Conn {
             return;
         }
         let _ = self.read_from(None, now_ms, out);
-    }
-
-    /// Takes what the pipe's peer sent (at most `out.room` messages, and
-    /// [`PIPE_BATCH`]); returns whether anything came (an item, the peer's close).
-    fn read_pipe(&mut self, out: &mut Sink<'_>) -> bool {
-        let Stream::Pipe(end) = &self.stream else {
-            return false;
-        };
-        let (kind, uid, limits) = (self.kind, self.uid, self.limits);
-        let mut too_large = None;
-        let taken = end.take(out.room.clamp(1, PIPE_BATCH), |item| match item {
-            Item::Message(_) if too_large.is_some() => {}
-            Item::Message(frames) => {
-                let total: usize = frames.iter().map(Vec::len).sum();
-                let largest = frames.iter().map(Vec::len).max().unwrap_or(0);
-                if largest as u64 > limits.max_frame || total as u64 > limits.max_message {
-                    too_large = Some(total as u64);
-                    return;
-                }
-                let first = frames.first().map_or(&[][..], Vec::as_slice);
-                match Verdict::of(kind, out.filter, frames.len(), first) {
-                    Verdict::Keep => out.inbox.push_owned(uid, frames),
-                    Verdict::Drop => {}
-                    Verdict::Subscribe => out.out.push(Incoming::Subscribe(first[1..].to_vec())),
-                    Verdict::Cancel => out.out.push(Incoming::Cancel(first[1..].to_vec())),
-                }
-            }
-            Item::Subscribe(p) => out.out.push(Incoming::Subscribe(p)),
-            Item::Cancel(p) => out.out.push(Incoming::Cancel(p)),
-        });
-        if let Some(size) = too_large {
-            self.too_large = Some(size);
-            let e = DecodeError::FrameTooLarge(size);
-            self.dead = Some(ConnectionError::Decode(e).to_string());
-        } else if taken.closed {
-            self.dead
-                .get_or_insert_with(|| "peer closed the connection".into());
-        }
-        taken.items > 0 || taken.closed
     }
 
     /// Sleeps in `recv` until bytes arrive or `timeout` passes (`None`: no limit), then
