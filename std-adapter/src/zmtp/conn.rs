@@ -174,9 +174,10 @@ pub struct Conn {
     pub registered: (bool, bool),
     /// The interest this connection has in the engine's readiness set (`None`: not in it).
     pub owner_interest: Option<(bool, bool)>,
-    /// A pipe's peer may sleep with messages queued for it: `flush` owes it a ring (the
-    /// pipe's form of unwritten bytes, corked like them).
-    unrung: bool,
+    /// A pipe's items not yet sent (the pipe's form of unwritten bytes, corked like them:
+    /// `flush` sends them in one go) and their bytes.
+    outbox: Vec<Item>,
+    outbox_bytes: usize,
     /// The size limits of what the peer sends (a pipe checks them per message; ZMTP's
     /// decoder as bytes arrive).
     limits: Limits,
@@ -243,7 +244,8 @@ impl Conn {
             blocked: false,
             registered: (true, false),
             owner_interest: None,
-            unrung: false,
+            outbox: Vec::new(),
+            outbox_bytes: 0,
             limits,
             tick_at: 0,
             recv_timeout: None,
@@ -270,6 +272,8 @@ impl Conn {
             + self.carry.held_bytes()
             + self.spill.capacity()
             + self.routing_id.capacity()
+            + self.outbox.capacity() * size_of::<Item>()
+            + self.outbox_bytes
     }
 
     /// Whether the peer understands SUBSCRIBE/CANCEL/PING commands.
@@ -331,7 +335,7 @@ impl Conn {
 
     /// Whether unsent bytes are waiting (on a pipe: the peer is owed a ring).
     pub fn has_pending(&self) -> bool {
-        self.wpos < self.wbuf.len() || self.unrung
+        self.wpos < self.wbuf.len() || !self.outbox.is_empty()
     }
 
     /// How far `flush` may write: until the peer's READY arrives only our greeting and
@@ -347,13 +351,13 @@ impl Conn {
 
     /// Whether there are bytes `flush` may write now.
     pub fn wants_write(&self) -> bool {
-        self.wpos < self.write_limit() || self.unrung
+        self.wpos < self.write_limit() || !self.outbox.is_empty()
     }
 
-    /// Bytes waiting to be written (a pipe's: sent and not yet taken by the peer).
+    /// Bytes waiting to be written (a pipe's: not yet taken by the peer).
     pub fn pending_bytes(&self) -> usize {
         match self.pipe() {
-            Some(end) => end.queued().1,
+            Some(end) => end.queued().1 + self.outbox_bytes,
             None => self.wbuf.len() - self.wpos,
         }
     }
@@ -361,7 +365,7 @@ impl Conn {
     /// Messages queued and not fully written (a pipe's: not yet taken by the peer).
     pub fn queued(&self) -> usize {
         match self.pipe() {
-            Some(end) => end.queued().0,
+            Some(end) => end.queued().0 + self.outbox.len(),
             None => self.ends.len(),
         }
     }
@@ -451,8 +455,12 @@ impl Conn {
     /// the connection dead.
     pub fn flush(&mut self) {
         if let Stream::Pipe(end) = &self.stream {
-            if std::mem::take(&mut self.unrung) {
-                end.ring();
+            if !self.outbox.is_empty() {
+                self.outbox_bytes = 0;
+                if end.send(&mut self.outbox).is_err() {
+                    self.dead
+                        .get_or_insert_with(|| "peer closed the connection".into());
+                }
             }
             return;
         }

@@ -572,10 +572,12 @@ impl Engine {
         }
         let was_pending = c.has_pending();
         c.queue_message(prefix, frames);
+        // An isolated send goes at once, a burst is corked (an inproc burst also goes
+        // once it fills a batch).
+        let now = (!was_pending && !self.burst) || c.pipe_batch_full().unwrap_or(false);
         // A blocked connection (the kernel refused bytes) is written when it signals
         // writability (the driver or a pump sees it), not by retrying on every send.
-        if !c.blocked && (c.pending_bytes() >= FLUSH_AT || (!batch && !was_pending && !self.burst))
-        {
+        if !c.blocked && (c.pending_bytes() >= FLUSH_AT || (!batch && now)) {
             c.flush();
             let blocked = c.blocked;
             if blocked != c.registered.1 {

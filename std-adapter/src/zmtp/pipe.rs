@@ -11,9 +11,11 @@
 //! the core's socket-type compatibility by the engine, as a READY would be);
 //! subscriptions travel as items of their own.
 //!
-//! Each mailbox has a [`Doorbell`], the descriptor its reader's engine waits on among its
-//! sockets, rung only when the mailbox turns non-empty while its reader may be asleep
-//! (*armed*): while the reader keeps up, a burst of messages costs no system call at all.
+//! A connection sends what it queued in one go when it flushes, under one lock; so a
+//! burst of sends, corked like bytes on a stream (see the `zmtp` module docs), costs one
+//! hand-over. Each mailbox has a [`Doorbell`], the descriptor its reader's engine waits on
+//! among its sockets, rung only when items arrive while its reader may be asleep (*armed*):
+//! while the reader keeps up, sending costs no system call at all.
 //! The rule that makes this safe: a doorbell is drained only when its mailbox is found
 //! empty, under the mailbox's lock, and the mailbox is then armed; so an unarmed mailbox's
 //! doorbell is (or is about to be) readable, and a reader that stops with messages left
@@ -55,7 +57,7 @@ pub enum Item {
 
 impl Item {
     /// Bytes of payload it holds (what the byte budget counts).
-    fn size(&self) -> usize {
+    pub fn size(&self) -> usize {
         match self {
             Item::Message(frames) => frames.iter().map(Vec::len).sum(),
             Item::Subscribe(p) | Item::Cancel(p) => p.len(),
@@ -122,29 +124,26 @@ impl<T> Mailbox<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `item` (of `size` bytes); gives it back if the mailbox is closed. With
-    /// `ring` the reader is woken if it may sleep; without, the mailbox stays armed and
-    /// `Ok(true)` says a [`ring`](Self::ring) is owed.
-    fn push(&self, item: T, size: usize, ring: bool) -> Result<bool, T> {
-        let (armed, owed) = {
+    /// Queues `items` (of `size` bytes each) in one go and wakes the reader if it may
+    /// sleep; `Err` if the mailbox is closed (the items are dropped).
+    fn push(&self, items: impl Iterator<Item = T>, size: impl Fn(&T) -> usize) -> Result<(), ()> {
+        let armed = {
             let mut s = self.lock();
             if s.closed {
-                return Err(item);
+                return Err(());
             }
-            s.items.push_back(item);
-            s.bytes += size;
+            for item in items {
+                s.bytes += size(&item);
+                s.items.push_back(item);
+            }
             self.counted(&s);
-            if ring {
-                (std::mem::replace(&mut s.armed, false), false)
-            } else {
-                (false, s.armed)
-            }
+            !s.items.is_empty() && std::mem::replace(&mut s.armed, false)
         };
         // Rung after the lock is released, so the woken reader does not find it held.
         if armed {
             self.bell.ring();
         }
-        Ok(owed)
+        Ok(())
     }
 
     /// Wakes the reader if it may sleep with items queued (`anyway`: even with none, so
@@ -243,16 +242,10 @@ impl std::fmt::Debug for End {
 }
 
 impl End {
-    /// Queues `item` for the peer without waking it; `Ok(true)`: a [`ring`](Self::ring) is
-    /// owed (the peer may sleep). Gives the item back when the peer is gone.
-    pub fn push(&self, item: Item) -> Result<bool, Item> {
-        let size = item.size();
-        self.tx.push(item, size, false)
-    }
-
-    /// Wakes the peer for what was pushed, if it may sleep.
-    pub fn ring(&self) {
-        self.tx.ring(false);
+    /// Sends `items` (emptied) to the peer in one go, waking it if it may sleep; `Err`
+    /// when the peer is gone (the items are dropped).
+    pub fn send(&self, items: &mut Vec<Item>) -> Result<(), ()> {
+        self.tx.push(items.drain(..), Item::size)
     }
 
     /// Takes at most `max` items the peer sent, oldest first.
@@ -420,7 +413,7 @@ pub fn connect(name: &str, meta: Meta) -> io::Result<End> {
     };
     let backlog = bound.backlog.clone();
     drop(names);
-    if backlog.push(theirs, 0, true).is_err() {
+    if backlog.push(std::iter::once(theirs), |_| 0).is_err() {
         return Err(io::Error::new(
             io::ErrorKind::ConnectionRefused,
             format!("inproc://{name} was closed"),
@@ -449,10 +442,7 @@ mod tests {
         assert_eq!(pull.peer.kind, SocketType::Push);
         let frame = vec![1u8; 1000];
         let at = frame.as_ptr();
-        assert!(
-            push.push(Item::Message(vec![frame])).unwrap(),
-            "a ring is owed"
-        );
+        push.send(&mut vec![Item::Message(vec![frame])]).unwrap();
         assert_eq!(push.queued(), (1, 1000));
         let mut got = Vec::new();
         let t = pull.take(8, |i| got.push(i));
@@ -462,8 +452,8 @@ mod tests {
         };
         assert_eq!(frames[0].as_ptr(), at, "the same buffer arrives");
         assert_eq!(push.queued(), (0, 0));
-        push.push(Item::Subscribe(b"late".to_vec())).unwrap();
-        push.ring();
+        push.send(&mut vec![Item::Subscribe(b"late".to_vec())])
+            .unwrap();
         drop(push);
         let mut got = Vec::new();
         let t = pull.take(8, |i| got.push(i));
@@ -472,7 +462,7 @@ mod tests {
             (1, true),
             "sent before the close, then closed"
         );
-        assert!(pull.push(Item::Cancel(Vec::new())).is_err());
+        assert!(pull.send(&mut vec![Item::Cancel(Vec::new())]).is_err());
     }
 
     #[test]
@@ -500,24 +490,16 @@ mod tests {
             ringwire_platform::readiness::poll(&mut fds, Some(&zero)).unwrap() == 1
         };
         assert!(!rung(&pull));
-        for i in 0..3u8 {
-            push.push(Item::Message(vec![vec![i]])).unwrap();
-        }
-        assert!(!rung(&pull), "pushed, not yet rung");
-        push.ring();
-        assert!(rung(&pull));
+        let mut batch: Vec<Item> = (0..3u8).map(|i| Item::Message(vec![vec![i]])).collect();
+        push.send(&mut batch).unwrap();
+        assert!(batch.is_empty() && rung(&pull), "a batch, one ring");
         assert_eq!(pull.take(2, drop).items, 2);
         assert!(rung(&pull), "one left: still readable");
-        assert_eq!(pull.take(2, drop).items, 1);
+        push.send(&mut vec![Item::Message(vec![vec![8]])]).unwrap();
+        assert_eq!(pull.take(8, drop).items, 2);
         assert!(!rung(&pull), "emptied: drained");
-        // Once rung, a later push owes nothing while the reader has not emptied the mailbox.
-        push.push(Item::Message(vec![vec![8]])).unwrap();
-        push.ring();
-        assert!(
-            !push.push(Item::Message(vec![vec![9]])).unwrap(),
-            "nothing owed"
-        );
-        assert_eq!(pull.take(1, drop).items, 1);
+        push.send(&mut vec![Item::Message(vec![vec![9]])]).unwrap();
+        assert!(rung(&pull), "armed again: rung again");
         // A writer waiting for room is rung when the reader takes.
         push.want_room();
         assert!(!rung(&push));

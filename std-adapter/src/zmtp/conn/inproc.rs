@@ -42,17 +42,16 @@ impl Conn {
         }
     }
 
-    /// Queues `item` on the pipe ([`flush`](Self::flush) wakes the peer); a peer that is
-    /// gone closes the connection.
+    /// Whether a pipe has a full batch queued (it then goes at once, corked or not, so a
+    /// busy reader is fed while the burst goes on); `None`: not a pipe.
+    pub fn pipe_batch_full(&self) -> Option<bool> {
+        self.pipe().map(|_| self.outbox.len() >= PIPE_BATCH)
+    }
+
+    /// Queues `item` for the pipe ([`flush`](Self::flush) sends it).
     pub(super) fn push(&mut self, item: Item) {
-        match self.pipe().map(|end| end.push(item)) {
-            Some(Ok(owed)) => self.unrung |= owed,
-            Some(Err(_)) => {
-                self.dead
-                    .get_or_insert_with(|| "peer closed the connection".into());
-            }
-            None => {}
-        }
+        self.outbox_bytes += item.size();
+        self.outbox.push(item);
     }
 
     /// Takes what the pipe's peer sent (at most `out.room` messages, and
