@@ -21,6 +21,19 @@ fn percentiles(mut samples: Vec<u64>) -> (f64, f64) {
     (at(0.5), at(0.99))
 }
 
+/// Times `n` calls of `round_trip` after `n / 10` unmeasured ones; p50 and p99 in µs.
+fn time_round_trips(n: usize, mut round_trip: impl FnMut()) -> (f64, f64) {
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n + n / 10 {
+        let t = Instant::now();
+        round_trip();
+        if i >= n / 10 {
+            samples.push(t.elapsed().as_nanos() as u64);
+        }
+    }
+    percentiles(samples)
+}
+
 fn pair_round_trips(n: usize, size: usize) -> (f64, f64) {
     let mut a = Pair::bind("inproc://bench-pair").expect("bind");
     let echo = thread::spawn(move || {
@@ -31,18 +44,12 @@ fn pair_round_trips(n: usize, size: usize) -> (f64, f64) {
     });
     let mut b = Pair::connect("inproc://bench-pair").expect("connect");
     let msg = vec![7u8; size];
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n + n / 10 {
-        let t = Instant::now();
+    let times = time_round_trips(n, || {
         b.send_bytes(&msg).expect("send");
-        let got = b.recv_bytes_timeout(T).expect("recv");
-        assert_eq!(got.len(), size);
-        if i >= n / 10 {
-            samples.push(t.elapsed().as_nanos() as u64);
-        }
-    }
+        assert_eq!(b.recv_bytes_timeout(T).expect("recv").len(), size);
+    });
     echo.join().expect("echo thread");
-    percentiles(samples)
+    times
 }
 
 fn req_rep_round_trips(n: usize, size: usize) -> (f64, f64) {
@@ -55,18 +62,12 @@ fn req_rep_round_trips(n: usize, size: usize) -> (f64, f64) {
     });
     let mut req = Req::connect("inproc://bench-rep").expect("connect");
     let msg = vec![7u8; size];
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n + n / 10 {
-        let t = Instant::now();
+    let times = time_round_trips(n, || {
         req.send_bytes(&msg).expect("send");
-        let got = req.recv_bytes_timeout(T).expect("recv");
-        assert_eq!(got.len(), size);
-        if i >= n / 10 {
-            samples.push(t.elapsed().as_nanos() as u64);
-        }
-    }
+        assert_eq!(req.recv_bytes_timeout(T).expect("recv").len(), size);
+    });
     server.join().expect("server thread");
-    percentiles(samples)
+    times
 }
 
 /// Messages per second from a PUSH to a PULL thread (the clock stops when the last one is
