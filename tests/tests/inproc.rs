@@ -100,6 +100,22 @@ fn every_compatible_socket_type_pair_talks_and_routes_over_inproc() {
     router.send_multipart(&[&id, b"", b"a"]).unwrap();
     assert_eq!(req.recv_bytes_timeout(T).unwrap(), b"a");
 
+    // ROUTER to ROUTER: each routes by the other's identity, known from the connect on.
+    let mut hub = Router::builder()
+        .identity(b"hub")
+        .bind("inproc://pairs-routers")
+        .unwrap();
+    let mut spoke = Router::builder()
+        .identity(b"spoke")
+        .connect("inproc://pairs-routers")
+        .unwrap();
+    spoke.send_multipart(&[b"hub", b"hi"]).unwrap();
+    let m = hub.recv_multipart_timeout(T).unwrap();
+    assert_eq!(m.frames(), [&b"spoke"[..], b"hi"]);
+    hub.send_multipart(&[b"spoke", b"ho"]).unwrap();
+    let m = spoke.recv_multipart_timeout(T).unwrap();
+    assert_eq!(m.frames(), [&b"hub"[..], b"ho"]);
+
     // DEALER to REP, and DEALER to DEALER.
     let mut rep = Rep::bind("inproc://pairs-rep").unwrap();
     let mut d = Dealer::connect("inproc://pairs-rep").unwrap();

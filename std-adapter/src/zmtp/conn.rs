@@ -217,6 +217,8 @@ impl Conn {
             Ok(m) => (Some(Box::new(m)), None),
             Err(e) => (None, Some(e.to_string())),
         };
+        // A pipe writes no bytes.
+        let wbuf = Vec::with_capacity(if machine.is_some() { 4096 } else { 0 });
         let mut c = Conn {
             uid,
             stream,
@@ -225,7 +227,7 @@ impl Conn {
             origin,
             kind,
             machine,
-            wbuf: Vec::with_capacity(4096),
+            wbuf,
             wpos: 0,
             ends: VecDeque::new(),
             ready: false,

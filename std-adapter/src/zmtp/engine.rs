@@ -391,7 +391,8 @@ impl Engine {
     }
 
     /// Asks every `inproc://` peer to wake this socket when it takes messages (a send
-    /// found no room: the pump then hears of room as it hears of a socket's writability).
+    /// that will wait found the byte budget spent: the pump then hears of room as it hears
+    /// of a socket's writability; a full peer is asked alone, by `Conn::want_room`).
     fn want_room(&self) {
         for c in self.conns.iter().flatten() {
             c.want_room();
@@ -541,6 +542,7 @@ impl Engine {
     pub fn send_to(&mut self, id: usize, prefix: &[&[u8]], frames: &[&[u8]]) -> Queued {
         let batch = self.opts.batch;
         let hwm = self.opts.send_hwm;
+        let waits = self.policy() == HwmPolicy::Block;
         if self.conns.get(id).and_then(Option::as_ref).is_none() {
             return Queued::Full;
         }
@@ -555,7 +557,9 @@ impl Engine {
                     c.flush();
                 }
                 if !self.within_budget(size) {
-                    self.want_room();
+                    if waits {
+                        self.want_room();
+                    }
                     return Queued::OverBudget;
                 }
             }
@@ -566,7 +570,9 @@ impl Engine {
         if hwm != 0 && c.queued() >= hwm {
             c.flush();
             if c.queued() >= hwm {
-                self.want_room();
+                if waits {
+                    c.want_room();
+                }
                 return Queued::Full;
             }
         }
