@@ -260,8 +260,8 @@ impl Conn {
     }
 
     /// Bytes of memory this connection holds: its own state, the protocol machine and
-    /// every buffer (allocated, used or not); a publisher adds its peer's subscription
-    /// table.
+    /// every buffer (allocated, used or not; a pipe's messages not yet taken by the peer);
+    /// a publisher adds its peer's subscription table.
     pub fn held_bytes(&self) -> usize {
         let machine = self
             .machine
@@ -276,6 +276,7 @@ impl Conn {
             + self.routing_id.capacity()
             + self.outbox.capacity() * size_of::<Item>()
             + self.outbox_bytes
+            + self.pipe().map_or(0, |end| end.queued().1)
     }
 
     /// Whether the peer understands SUBSCRIBE/CANCEL/PING commands.
