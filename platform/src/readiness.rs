@@ -12,6 +12,10 @@
 //!   socket its owner closed may be seen closed by the peer up to one wait later; the owner
 //!   wakes the thread to shorten that.
 //!
+//! [`Doorbell`] is the waker on its own: a descriptor that one thread rings and another
+//! waits on in `poll`/`epoll` beside sockets (an `eventfd` on Linux, the loopback UDP socket
+//! elsewhere). `ringwire`'s `inproc://` pipes ring one per message batch.
+//!
 //! Only the Linux backend is on a hot path (waking, when ringwire corks a burst of sends).
 //! Building with `RUSTFLAGS="--cfg ringwire_poll_backend"` selects the level-triggered
 //! backend on Linux too, so its logic can be tested where the test suite runs.
@@ -22,6 +26,75 @@ use std::time::Duration;
 use rustix::fd::BorrowedFd;
 
 pub use imp::{Readiness, Scratch};
+
+/// A descriptor that is readable once rung and until drained (see the [module docs](self)):
+/// an `eventfd` on Linux, a loopback UDP socket connected to itself elsewhere.
+#[derive(Debug)]
+pub struct Doorbell {
+    #[cfg(target_os = "linux")]
+    fd: rustix::fd::OwnedFd,
+    #[cfg(not(target_os = "linux"))]
+    socket: std::net::UdpSocket,
+}
+
+impl Doorbell {
+    /// A doorbell that has not been rung.
+    #[cfg(target_os = "linux")]
+    pub fn new() -> io::Result<Doorbell> {
+        use rustix::event::{EventfdFlags, eventfd};
+        let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+        Ok(Doorbell { fd })
+    }
+
+    /// A doorbell that has not been rung.
+    #[cfg(not(target_os = "linux"))]
+    pub fn new() -> io::Result<Doorbell> {
+        use std::net::{Ipv4Addr, UdpSocket};
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+        socket.connect(socket.local_addr()?)?;
+        socket.set_nonblocking(true)?;
+        Ok(Doorbell { socket })
+    }
+
+    /// Makes the descriptor readable (never blocks; a ring that finds it rung is kept).
+    pub fn ring(&self) {
+        #[cfg(target_os = "linux")]
+        let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
+        #[cfg(not(target_os = "linux"))]
+        let _ = self.socket.send(&[1]);
+    }
+
+    /// Makes the descriptor unreadable again (never blocks).
+    pub fn drain(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            let mut b = [0u8; 8];
+            let _ = rustix::io::read(&self.fd, &mut b);
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let mut b = [0u8; 16];
+            while self.socket.recv(&mut b).is_ok() {}
+        }
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsFd for Doorbell {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        #[cfg(target_os = "linux")]
+        return self.fd.as_fd();
+        #[cfg(not(target_os = "linux"))]
+        return self.socket.as_fd();
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsSocket for Doorbell {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        self.socket.as_socket()
+    }
+}
 
 /// Interest in a descriptor: (read, write).
 pub type Interest = (bool, bool);
@@ -66,9 +139,9 @@ pub fn poll(
 mod imp {
     use std::os::fd::{AsFd, OwnedFd};
 
-    use rustix::event::{EventfdFlags, epoll, eventfd};
+    use rustix::event::epoll;
 
-    use super::{BorrowedFd, Duration, Interest, io};
+    use super::{BorrowedFd, Doorbell, Duration, Interest, io};
 
     /// epoll data of the waker eventfd (sockets use 0).
     const WAKER: u64 = 1;
@@ -77,7 +150,7 @@ mod imp {
     #[derive(Debug)]
     pub struct Readiness {
         epoll: OwnedFd,
-        waker: OwnedFd,
+        waker: Doorbell,
     }
 
     /// The waiting thread's event buffer, kept between waits.
@@ -87,7 +160,7 @@ mod imp {
         /// An empty wait set and its waker.
         pub fn new() -> io::Result<Readiness> {
             let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-            let waker = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+            let waker = Doorbell::new()?;
             epoll::add(
                 &epoll,
                 &waker,
@@ -120,13 +193,12 @@ mod imp {
 
         /// Wakes the waiting thread.
         pub fn wake(&self) {
-            let _ = rustix::io::write(&self.waker, &1u64.to_ne_bytes());
+            self.waker.ring();
         }
 
         /// Clears the waker (the woken thread has done its work).
         pub fn drain(&self) {
-            let mut b = [0u8; 8];
-            let _ = rustix::io::read(&self.waker, &mut b);
+            self.waker.drain();
         }
 
         /// Sleeps until a registered descriptor or the waker fires, or `tick` passes.
@@ -156,18 +228,16 @@ mod imp {
 
 #[cfg(not(all(target_os = "linux", not(ringwire_poll_backend))))]
 mod imp {
-    use std::net::{Ipv4Addr, UdpSocket};
-
     use rustix::event::{PollFd, PollFlags};
     use rustix::fd::OwnedFd;
 
-    use super::{BorrowedFd, Duration, Interest, io};
+    use super::{BorrowedFd, Doorbell, Duration, Interest, io};
 
     /// A level-triggered `poll` over descriptors the caller lists, and a loopback UDP
     /// socket connected to itself as the waker (see the [module docs](super)).
     #[derive(Debug)]
     pub struct Readiness {
-        waker: UdpSocket,
+        waker: Doorbell,
     }
 
     /// Nothing is kept between waits.
@@ -177,10 +247,9 @@ mod imp {
     impl Readiness {
         /// An empty wait set and its waker.
         pub fn new() -> io::Result<Readiness> {
-            let waker = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
-            waker.connect(waker.local_addr()?)?;
-            waker.set_nonblocking(true)?;
-            Ok(Readiness { waker })
+            Ok(Readiness {
+                waker: Doorbell::new()?,
+            })
         }
 
         /// Nothing to do: [`wait`](Self::wait) asks for descriptors each time.
@@ -188,13 +257,12 @@ mod imp {
 
         /// Wakes the waiting thread.
         pub fn wake(&self) {
-            let _ = self.waker.send(&[1]);
+            self.waker.ring();
         }
 
         /// Clears the waker (the woken thread has done its work).
         pub fn drain(&self) {
-            let mut b = [0u8; 16];
-            while self.waker.recv(&mut b).is_ok() {}
+            self.waker.drain();
         }
 
         /// Sleeps until one of the descriptors `watch` lists (called once; `None`: none to

@@ -50,8 +50,9 @@ use crate::{shm, zmtp};
 pub enum Transport {
     /// Shared memory on this machine (`shm://`).
     Shm,
-    /// ZMTP 3.1 over TCP or a Unix-domain socket (`tcp://`, `ipc://`, and `inproc://`, a
-    /// socket private to this process).
+    /// ZMTP 3.1 over TCP or a Unix-domain socket (`tcp://`, `ipc://`), and the same
+    /// sockets over `inproc://` (in-memory pipes of whole messages between the threads of
+    /// this process).
     Zmtp,
 }
 

@@ -332,16 +332,9 @@ impl<const N: usize> Decoder<N> {
         if !self.ready_seen {
             return Err(DecodeError::MessageBeforeReady);
         }
-        if self.parts >= self.limits.max_parts {
-            return Err(DecodeError::TooManyParts);
-        }
-        if size > self.limits.max_frame {
-            return Err(DecodeError::FrameTooLarge(size));
-        }
-        let total = self.message_bytes.saturating_add(size);
-        if total > self.limits.max_message {
-            return Err(DecodeError::FrameTooLarge(total));
-        }
+        let total = self
+            .limits
+            .admit_frame(self.parts, self.message_bytes, size)?;
         self.parts += 1;
         self.message_bytes = total;
         self.state = State::FrameBody {

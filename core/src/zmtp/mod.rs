@@ -136,6 +136,36 @@ pub struct Limits {
     pub max_command: usize,
 }
 
+impl Limits {
+    /// Admits one more frame of `size` bytes into a message that has `parts` frames of
+    /// `bytes` bytes so far; returns the message's new size. The one rule for every
+    /// transport: the decoder applies it to each frame header, an in-process hand-over to
+    /// each frame of a whole message ([`check_message`](Self::check_message)).
+    pub fn admit_frame(&self, parts: u32, bytes: u64, size: u64) -> Result<u64, DecodeError> {
+        if parts >= self.max_parts {
+            return Err(DecodeError::TooManyParts);
+        }
+        if size > self.max_frame {
+            return Err(DecodeError::FrameTooLarge(size));
+        }
+        let total = bytes.saturating_add(size);
+        if total > self.max_message {
+            return Err(DecodeError::FrameTooLarge(total));
+        }
+        Ok(total)
+    }
+
+    /// Checks a whole message, given its frames' sizes, as [`admit_frame`](Self::admit_frame)
+    /// checks it frame by frame.
+    pub fn check_message(&self, frames: impl IntoIterator<Item = u64>) -> Result<(), DecodeError> {
+        let mut bytes = 0;
+        for (parts, size) in (0u32..).zip(frames) {
+            bytes = self.admit_frame(parts, bytes, size)?;
+        }
+        Ok(())
+    }
+}
+
 impl Default for Limits {
     /// 64 MiB frames and messages, 1024 parts, 4 KiB commands.
     fn default() -> Self {

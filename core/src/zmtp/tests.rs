@@ -332,3 +332,54 @@ fn encoder_refuses_small_buffers() {
         Err(EncodeError::FieldTooLong)
     );
 }
+
+#[test]
+fn a_whole_message_is_checked_as_the_decoder_checks_its_frames() {
+    let limits = Limits {
+        max_frame: 10,
+        max_message: 15,
+        max_parts: 3,
+        ..Limits::default()
+    };
+    assert_eq!(limits.check_message([10, 5]), Ok(()));
+    assert_eq!(limits.check_message([]), Ok(()));
+    assert_eq!(
+        limits.check_message([11]),
+        Err(DecodeError::FrameTooLarge(11))
+    );
+    assert_eq!(
+        limits.check_message([10, 6]),
+        Err(DecodeError::FrameTooLarge(16))
+    );
+    assert_eq!(
+        limits.check_message([1, 1, 1, 1]),
+        Err(DecodeError::TooManyParts)
+    );
+    // The decoder refuses the same messages.
+    for (frames, ok) in [
+        (&[10u64, 5][..], true),
+        (&[10, 6], false),
+        (&[1, 1, 1, 1], false),
+    ] {
+        let mut wire = handshake();
+        for (i, &len) in frames.iter().enumerate() {
+            let mut h = [0u8; 9];
+            let n = encode_frame_header(&mut h, i + 1 < frames.len(), len).unwrap();
+            wire.extend_from_slice(&h[..n]);
+            wire.extend(core::iter::repeat_n(7u8, len as usize));
+        }
+        let mut d = Dec::new(limits);
+        let mut input = &wire[..];
+        let mut failed = false;
+        while !input.is_empty() {
+            match d.decode(input) {
+                Ok((used, _)) => input = &input[used..],
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        assert_eq!(!failed, ok, "{frames:?}");
+    }
+}

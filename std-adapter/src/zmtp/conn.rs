@@ -14,6 +14,11 @@
 //! goes out when the socket is writable. A large message with nothing queued before it
 //! is written from the caller's frames in one vectored call and only its unsent rest
 //! is copied.
+//!
+//! An `inproc://` connection has no machine and no bytes: its [`Stream::Pipe`] carries
+//! whole messages (see `pipe.rs`). Writes push the frames onto the peer's queue, reads move
+//! them into the inbox as they are, and the same [`Verdict`] decides what a message is for
+//! (a subscription to a publisher, kept, or filtered out).
 
 use std::collections::VecDeque;
 use std::io;
@@ -25,7 +30,10 @@ use ringwire_core::pattern::subscription::Subscriptions;
 use ringwire_core::zmtp::{self, Connection, ConnectionError, DecodeError, Event, Limits, Tick};
 
 use super::inbox::{Carry, Inbox};
+use super::pipe::Item;
 use super::transport::Stream;
+
+mod inproc;
 use crate::endpoint::Endpoint;
 
 /// Bytes of command (READY with properties, SUBSCRIBE) a connection accepts.
@@ -51,15 +59,57 @@ const HEADER_READ: usize = 4 * 1024;
 const WRITE_THROUGH_MIN: usize = 16 * 1024;
 /// Slices of one vectored write: a header and a body per frame.
 const MAX_IOV: usize = 16;
+/// Items a pipe read takes at most (like [`READS_PER_PUMP`], so one busy peer cannot
+/// starve the others).
+const PIPE_BATCH: usize = 256;
 
 /// Where a read puts what it decodes: events in `out`, messages in `inbox` (a
 /// subscriber's only when `filter` matches their first frame); `rbuf` is the socket's
-/// read buffer, shared by its connections (allocated at the first read).
+/// read buffer, shared by its connections (allocated at the first read). A pipe takes at
+/// most `room` messages (the inbox's room below the receive HWM).
 pub struct Sink<'a> {
     pub out: &'a mut Vec<Incoming>,
     pub inbox: &'a mut Inbox,
     pub filter: Option<&'a Subscriptions<Box<[u8]>>>,
     pub rbuf: &'a mut Box<[u8]>,
+    pub room: usize,
+}
+
+/// What a socket does with a whole message that arrived (one rule for both transports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Queue it for the owner.
+    Keep,
+    /// Drop it (a subscriber's filter refused it; a publisher's peer sent a message that
+    /// is not a subscription).
+    Drop,
+    /// A 3.0-style subscription to the prefix after the first byte (to a publisher).
+    Subscribe,
+    /// Likewise, a cancelled one.
+    Cancel,
+}
+
+impl Verdict {
+    /// A publisher's peer sends subscriptions (3.0 style, `\x01`/`\x00` + prefix), other
+    /// sockets keep messages (a subscriber only if its own subscriptions match).
+    fn of(
+        kind: SocketType,
+        filter: Option<&Subscriptions<Box<[u8]>>>,
+        frames: usize,
+        first: &[u8],
+    ) -> Verdict {
+        if matches!(kind, SocketType::Pub | SocketType::XPub) {
+            match first.first() {
+                Some(1) if frames == 1 => Verdict::Subscribe,
+                Some(0) if frames == 1 => Verdict::Cancel,
+                _ => Verdict::Drop,
+            }
+        } else if filter.is_none_or(|s| s.matches(first)) {
+            Verdict::Keep
+        } else {
+            Verdict::Drop
+        }
+    }
 }
 
 /// Where a connection came from.
@@ -124,6 +174,13 @@ pub struct Conn {
     pub registered: (bool, bool),
     /// The interest this connection has in the engine's readiness set (`None`: not in it).
     pub owner_interest: Option<(bool, bool)>,
+    /// A pipe's items not yet sent (the pipe's form of unwritten bytes, corked like them:
+    /// `flush` sends them in one go) and their bytes.
+    outbox: Vec<Item>,
+    outbox_bytes: usize,
+    /// The size limits of what the peer sends (a pipe checks them per message; ZMTP's
+    /// decoder as bytes arrive).
+    limits: Limits,
     /// When the machine's timers next need a look (ms; `u64::MAX`: never, 0: at once).
     /// Only fed bytes and ticks change the machine, so until then a pump need not touch
     /// it: with a thousand idle connections that look was most of a round trip's work.
@@ -155,9 +212,13 @@ impl Conn {
         config.heartbeat = heartbeat;
         config.as_server = origin == Origin::Accepted;
         let (machine, dead) = match Connection::new(config) {
+            // A pipe has no protocol machine (its handshake is `pipe_handshake`).
+            Ok(_) if matches!(stream, Stream::Pipe(_)) => (None, None),
             Ok(m) => (Some(Box::new(m)), None),
             Err(e) => (None, Some(e.to_string())),
         };
+        // A pipe writes no bytes.
+        let wbuf = Vec::with_capacity(if machine.is_some() { 4096 } else { 0 });
         let mut c = Conn {
             uid,
             stream,
@@ -166,7 +227,7 @@ impl Conn {
             origin,
             kind,
             machine,
-            wbuf: Vec::with_capacity(4096),
+            wbuf,
             wpos: 0,
             ends: VecDeque::new(),
             ready: false,
@@ -185,6 +246,9 @@ impl Conn {
             blocked: false,
             registered: (true, false),
             owner_interest: None,
+            outbox: Vec::new(),
+            outbox_bytes: 0,
+            limits,
             tick_at: 0,
             recv_timeout: None,
         };
@@ -196,8 +260,8 @@ impl Conn {
     }
 
     /// Bytes of memory this connection holds: its own state, the protocol machine and
-    /// every buffer (allocated, used or not); a publisher adds its peer's subscription
-    /// table.
+    /// every buffer (allocated, used or not; a pipe's messages not yet taken by the peer);
+    /// a publisher adds its peer's subscription table.
     pub fn held_bytes(&self) -> usize {
         let machine = self
             .machine
@@ -210,11 +274,38 @@ impl Conn {
             + self.carry.held_bytes()
             + self.spill.capacity()
             + self.routing_id.capacity()
+            + self.outbox.capacity() * size_of::<Item>()
+            + self.outbox_bytes
+            + self.pipe().map_or(0, |end| end.queued().1)
     }
 
     /// Whether the peer understands SUBSCRIBE/CANCEL/PING commands.
     pub fn speaks_3_1(&self) -> bool {
         self.machine.as_ref().is_some_and(|m| m.speaks_3_1())
+    }
+
+    /// Queues a subscription change in the form the peer expects: an item of a pipe, a
+    /// SUBSCRIBE/CANCEL command to a 3.1 peer, a `\x01`/`\x00` message to a 3.0 one.
+    pub fn queue_subscription(&mut self, subscribe: bool, prefix: &[u8]) {
+        if self.pipe().is_some() {
+            let p = prefix.to_vec();
+            self.push(if subscribe {
+                Item::Subscribe(p)
+            } else {
+                Item::Cancel(p)
+            });
+        } else if self.speaks_3_1() {
+            if subscribe {
+                self.queue_command(prefix.len(), |b| zmtp::encode_subscribe(b, prefix));
+            } else {
+                self.queue_command(prefix.len(), |b| zmtp::encode_cancel(b, prefix));
+            }
+        } else {
+            let mut m = Vec::with_capacity(prefix.len() + 1);
+            m.push(u8::from(subscribe));
+            m.extend_from_slice(prefix);
+            self.queue_message(&[], &[&m]);
+        }
     }
 
     /// Runs the heartbeat at `now`: a PING due goes out (queued and flushed); returns
@@ -245,9 +336,9 @@ impl Conn {
         self.machine.as_ref().and_then(|m| m.next_deadline())
     }
 
-    /// Whether unsent bytes are waiting.
+    /// Whether unsent bytes are waiting (on a pipe: the peer is owed a ring).
     pub fn has_pending(&self) -> bool {
-        self.wpos < self.wbuf.len()
+        self.wpos < self.wbuf.len() || !self.outbox.is_empty()
     }
 
     /// How far `flush` may write: until the peer's READY arrives only our greeting and
@@ -263,23 +354,35 @@ impl Conn {
 
     /// Whether there are bytes `flush` may write now.
     pub fn wants_write(&self) -> bool {
-        self.wpos < self.write_limit()
+        self.wpos < self.write_limit() || !self.outbox.is_empty()
     }
 
-    /// Bytes waiting to be written.
+    /// Bytes waiting to be written (a pipe's: not yet taken by the peer).
     pub fn pending_bytes(&self) -> usize {
-        self.wbuf.len() - self.wpos
+        match self.pipe() {
+            Some(end) => end.queued().1 + self.outbox_bytes,
+            None => self.wbuf.len() - self.wpos,
+        }
     }
 
-    /// Messages queued and not fully written.
+    /// Messages queued and not fully written (a pipe's: not yet taken by the peer).
     pub fn queued(&self) -> usize {
-        self.ends.len()
+        match self.pipe() {
+            Some(end) => end.queued().0 + self.outbox.len(),
+            None => self.ends.len(),
+        }
     }
 
     /// Queues one message: `prefix` frames then `frames`, all but the last with MORE.
     /// A large message with nothing queued before it goes straight to the kernel from
     /// the caller's frames; only what the kernel does not take now is copied.
     pub fn queue_message(&mut self, prefix: &[&[u8]], frames: &[&[u8]]) {
+        if self.pipe().is_some() {
+            // The one copy of an inproc message: the caller's slices into buffers the
+            // peer's owner receives as they are.
+            let all = prefix.iter().chain(frames).map(|f| f.to_vec()).collect();
+            return self.push(Item::Message(all));
+        }
         let total = prefix.len() + frames.len();
         let all = || prefix.iter().chain(frames).copied().enumerate();
         let header = |i: usize, f: &[u8]| {
@@ -351,8 +454,19 @@ impl Conn {
         }
     }
 
-    /// Writes as much as the kernel takes. Errors mark the connection dead.
+    /// Writes as much as the kernel takes (a pipe rings its peer if owed). Errors mark
+    /// the connection dead.
     pub fn flush(&mut self) {
+        if let Stream::Pipe(end) = &self.stream {
+            if !self.outbox.is_empty() {
+                self.outbox_bytes = 0;
+                if end.send(&mut self.outbox).is_err() {
+                    self.dead
+                        .get_or_insert_with(|| "peer closed the connection".into());
+                }
+            }
+            return;
+        }
         let limit = self.write_limit();
         while self.wpos < limit {
             match self.stream.send(&self.wbuf[self.wpos..limit]) {
@@ -398,6 +512,10 @@ impl Conn {
 
     /// Reads what is available and decodes it into `out`.
     pub fn read(&mut self, now_ms: u64, out: &mut Sink<'_>) {
+        if self.pipe().is_some() {
+            self.read_pipe(out);
+            return;
+        }
         let _ = self.read_from(None, now_ms, out);
     }
 
@@ -412,6 +530,11 @@ impl Conn {
         clock: Instant,
         out: &mut Sink<'_>,
     ) -> (u64, bool) {
+        if let Some(end) = self.pipe() {
+            end.wait(timeout);
+            let now = clock.elapsed().as_millis() as u64;
+            return (now, self.read_pipe(out));
+        }
         if self.recv_timeout_at_most(timeout).is_err() {
             // No timeout could be set: never sleep unbounded, read what is there.
             let now = clock.elapsed().as_millis() as u64;
@@ -644,20 +767,14 @@ impl Conn {
     /// its own subscriptions match).
     fn deliver(&mut self, out: &mut Sink<'_>) {
         self.large_messages = std::mem::take(&mut self.open_is_large);
-        if matches!(self.kind, SocketType::Pub | SocketType::XPub) {
-            if out.inbox.open_frames() == 1 {
-                match out.inbox.open_first().split_first() {
-                    Some((1, p)) => out.out.push(Incoming::Subscribe(p.to_vec())),
-                    Some((0, p)) => out.out.push(Incoming::Cancel(p.to_vec())),
-                    _ => {}
-                }
-            }
-            out.inbox.discard();
-        } else if out.filter.is_none_or(|s| s.matches(out.inbox.open_first())) {
-            out.inbox.commit(self.uid);
-        } else {
-            out.inbox.discard();
+        let first = out.inbox.open_first();
+        match Verdict::of(self.kind, out.filter, out.inbox.open_frames(), first) {
+            Verdict::Keep => return out.inbox.commit(self.uid),
+            Verdict::Drop => {}
+            Verdict::Subscribe => out.out.push(Incoming::Subscribe(first[1..].to_vec())),
+            Verdict::Cancel => out.out.push(Incoming::Cancel(first[1..].to_vec())),
         }
+        out.inbox.discard();
     }
 }
 

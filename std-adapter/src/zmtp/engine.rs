@@ -18,12 +18,12 @@ use ringwire_core::pattern::backoff::Backoff;
 use ringwire_core::pattern::heartbeat::Heartbeat;
 use ringwire_core::pattern::socket_type::SocketType;
 use ringwire_core::pattern::subscription::Subscriptions;
-use ringwire_core::zmtp;
 use ringwire_platform::readiness::{Interest, Readiness};
 
 use super::conn::{Conn, Incoming, Origin};
 use super::inbox::Inbox;
 use super::options::{HwmPolicy, Options, SocketEvent, Stats};
+use super::pipe;
 use super::transport::{Listener, Stream};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
@@ -326,7 +326,7 @@ impl Engine {
 
     pub fn bind(&mut self, ep: &str) -> Result<Endpoint> {
         let ep: Endpoint = ep.parse()?;
-        let (l, bound) = Listener::bind(&ep)?;
+        let (l, bound) = Listener::bind(&ep, &self.meta())?;
         self.event(SocketEvent::Listening(bound.clone()));
         self.register(l.as_fd(), (true, false), false);
         self.listeners.push((l, bound.clone()));
@@ -363,6 +363,40 @@ impl Engine {
         let i = self.connectors.len() - 1;
         self.try_connect(i, self.now_ms());
         Ok(())
+    }
+
+    /// What an `inproc://` peer is told of this socket when a pipe is made.
+    fn meta(&self) -> pipe::Meta {
+        pipe::Meta {
+            kind: self.kind,
+            identity: self.opts.identity.clone(),
+        }
+    }
+
+    /// Completes an `inproc://` connection's handshake at once (see
+    /// [`Conn::pipe_handshake`]); nothing for a ZMTP connection, whose READY is read.
+    fn pipe_handshake(&mut self, id: usize, now: u64) {
+        let kind = self.kind;
+        let Some(c) = self.conns[id].as_mut() else {
+            return;
+        };
+        match c.pipe_handshake(kind) {
+            Ok(true) => self.on_ready(id, now),
+            Ok(false) => {}
+            Err(reason) => {
+                c.dead = Some(reason);
+                self.touch(id);
+            }
+        }
+    }
+
+    /// Asks every `inproc://` peer to wake this socket when it takes messages (a send
+    /// that will wait found the byte budget spent: the pump then hears of room as it hears
+    /// of a socket's writability; a full peer is asked alone, by `Conn::want_room`).
+    fn want_room(&self) {
+        for c in self.conns.iter().flatten() {
+            c.want_room();
+        }
     }
 
     fn heartbeat(&self, now: u64) -> Heartbeat {
@@ -418,13 +452,14 @@ impl Engine {
 
     fn try_connect(&mut self, i: usize, now: u64) {
         let ep = self.connectors[i].endpoint.clone();
-        match Stream::connect(&ep, self.opts.connect_timeout) {
+        match Stream::connect(&ep, self.opts.connect_timeout, &self.meta()) {
             Ok(stream) => {
                 let addrs = (ep.clone(), Some(ep.clone()));
                 let id = self.add_conn(stream, addrs, Origin::Connected(i), now);
                 self.connectors[i].conn = Some(id);
                 log::debug!("{:?} connected to {ep}", self.kind);
                 self.event(SocketEvent::Connected(ep));
+                self.pipe_handshake(id, now);
             }
             Err(e) => {
                 log::debug!("{:?} could not connect to {ep}: {e}; will retry", self.kind);
@@ -507,6 +542,7 @@ impl Engine {
     pub fn send_to(&mut self, id: usize, prefix: &[&[u8]], frames: &[&[u8]]) -> Queued {
         let batch = self.opts.batch;
         let hwm = self.opts.send_hwm;
+        let waits = self.policy() == HwmPolicy::Block;
         if self.conns.get(id).and_then(Option::as_ref).is_none() {
             return Queued::Full;
         }
@@ -521,6 +557,9 @@ impl Engine {
                     c.flush();
                 }
                 if !self.within_budget(size) {
+                    if waits {
+                        self.want_room();
+                    }
                     return Queued::OverBudget;
                 }
             }
@@ -531,15 +570,20 @@ impl Engine {
         if hwm != 0 && c.queued() >= hwm {
             c.flush();
             if c.queued() >= hwm {
+                if waits {
+                    c.want_room();
+                }
                 return Queued::Full;
             }
         }
         let was_pending = c.has_pending();
         c.queue_message(prefix, frames);
+        // An isolated send goes at once, a burst is corked (an inproc burst also goes
+        // once it fills a batch).
+        let now = (!was_pending && !self.burst) || c.pipe_batch_full().unwrap_or(false);
         // A blocked connection (the kernel refused bytes) is written when it signals
         // writability (the driver or a pump sees it), not by retrying on every send.
-        if !c.blocked && (c.pending_bytes() >= FLUSH_AT || (!batch && !was_pending && !self.burst))
-        {
+        if !c.blocked && (c.pending_bytes() >= FLUSH_AT || (!batch && now)) {
             c.flush();
             let blocked = c.blocked;
             if blocked != c.registered.1 {
@@ -601,6 +645,12 @@ impl Engine {
                 if self.policy() == HwmPolicy::DropAndCount {
                     self.count_drop(q);
                     return Ok(id);
+                }
+                // An inproc peer may have made room just before the refusal was noted
+                // (see `Conn::want_room`): look again before sleeping.
+                let size = prefix.iter().chain(frames).map(|f| f.len()).sum();
+                if self.has_room(id, size) {
+                    continue;
                 }
             }
             let now = Instant::now();
@@ -766,7 +816,7 @@ impl Engine {
             c.subs = Some(Subscriptions::new(vec![0u8; sub_bytes].into_boxed_slice()));
         }
         for p in &own {
-            queue_subscription(c, true, p);
+            c.queue_subscription(true, p);
         }
         c.flush();
         if let Origin::Connected(k) = c.origin {
@@ -793,7 +843,7 @@ impl Engine {
             if let Some(c) = self.conns[id].as_mut()
                 && c.ready
             {
-                queue_subscription(c, subscribe, prefix);
+                c.queue_subscription(subscribe, prefix);
                 c.flush();
                 self.touch(id);
             }
@@ -828,22 +878,6 @@ fn sub_filter(
         own.as_ref()
     } else {
         None
-    }
-}
-
-/// Queues a subscription in the form the peer's version expects.
-fn queue_subscription(c: &mut Conn, subscribe: bool, prefix: &[u8]) {
-    if c.speaks_3_1() {
-        if subscribe {
-            c.queue_command(prefix.len(), |b| zmtp::encode_subscribe(b, prefix));
-        } else {
-            c.queue_command(prefix.len(), |b| zmtp::encode_cancel(b, prefix));
-        }
-    } else {
-        let mut m = Vec::with_capacity(prefix.len() + 1);
-        m.push(u8::from(subscribe));
-        m.extend_from_slice(prefix);
-        c.queue_message(&[], &[&m]);
     }
 }
 

@@ -10,6 +10,9 @@
 //! so the open message is always the last one and belongs to the connection reading.
 //! The buffer holds only bytes that arrived: its growth is bounded by the socket's
 //! receive HWM times the message size limit the decoder enforces.
+//!
+//! Messages that arrive whole as buffers of their own (an `inproc://` pipe's) are queued
+//! as they are, in order with the others, and leave as the same buffers: nothing copied.
 
 use std::collections::VecDeque;
 
@@ -22,8 +25,11 @@ pub struct Inbox {
     head: usize,
     /// Frame lengths of the committed messages, in order.
     lens: VecDeque<usize>,
-    /// Committed messages: the connection's uid and the number of frames.
+    /// Committed messages: the connection's uid and the number of frames ([`OWNED`]: the
+    /// next message of `owned`).
     msgs: VecDeque<(u64, usize)>,
+    /// Messages queued as their own buffers, in order.
+    owned: VecDeque<Vec<Vec<u8>>>,
     /// Where the open message starts in `bytes` (`bytes.len()` when none is open).
     open: usize,
     /// Lengths of the open message's finished frames.
@@ -32,6 +38,39 @@ pub struct Inbox {
 
 /// Frames at least this large that fill the whole buffer leave as the buffer itself.
 const HAND_OVER_MIN: usize = 4096;
+
+/// The frame count in `msgs` of a message held in `owned`.
+const OWNED: usize = usize::MAX;
+
+/// The frames of a committed message, borrowed (see [`Inbox::front`]).
+#[derive(Clone)]
+pub enum Frames<'a> {
+    /// Frames stored back to back in the buffer: their lengths, the position of the next.
+    Bytes {
+        inbox: &'a Inbox,
+        lens: std::iter::Take<std::collections::vec_deque::Iter<'a, usize>>,
+        at: usize,
+    },
+    /// Frames held as buffers of their own.
+    Owned(std::slice::Iter<'a, Vec<u8>>),
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match self {
+            Frames::Bytes { inbox, lens, at } => {
+                let len = *lens.next()?;
+                let end = (*at + len).min(inbox.open);
+                let f = &inbox.bytes[(*at).min(end)..end];
+                *at = end;
+                Some(f)
+            }
+            Frames::Owned(it) => it.next().map(Vec::as_slice),
+        }
+    }
+}
 
 /// The part of a message that a connection had received when its read ended.
 #[derive(Debug, Default)]
@@ -61,9 +100,14 @@ impl Inbox {
     /// Bytes of memory the inbox holds (allocated, used or not).
     pub fn held_bytes(&self) -> usize {
         let word = size_of::<usize>();
+        let owned: usize = (self.owned.iter().flatten())
+            .map(|f| f.capacity() + size_of::<Vec<u8>>())
+            .sum();
         self.bytes.capacity()
             + (self.lens.capacity() + self.open_lens.capacity()) * word
             + self.msgs.capacity() * size_of::<(u64, usize)>()
+            + self.owned.capacity() * size_of::<Vec<Vec<u8>>>()
+            + owned
     }
 
     /// Appends bytes to the open message's current frame.
@@ -159,17 +203,25 @@ impl Inbox {
         self.commit(uid);
     }
 
+    /// Commits a whole message that arrived as buffers of its own (kept as they are).
+    pub fn push_owned(&mut self, uid: u64, frames: Vec<Vec<u8>>) {
+        self.msgs.push_back((uid, OWNED));
+        self.owned.push_back(frames);
+    }
+
     /// The oldest committed message's uid and frames, borrowed (nothing is copied or
     /// allocated); [`drop_front`](Self::drop_front) then removes it.
-    pub fn front(&self) -> Option<(u64, impl Iterator<Item = &[u8]> + Clone)> {
+    pub fn front(&self) -> Option<(u64, Frames<'_>)> {
         let &(uid, n) = self.msgs.front()?;
-        let mut at = self.head;
-        let frames = self.lens.iter().take(n).map(move |&len| {
-            let end = (at + len).min(self.open);
-            let f = &self.bytes[at.min(end)..end];
-            at = end;
-            f
-        });
+        let frames = if n == OWNED {
+            Frames::Owned(self.owned.front()?.iter())
+        } else {
+            Frames::Bytes {
+                inbox: self,
+                lens: self.lens.iter().take(n),
+                at: self.head,
+            }
+        };
         Some((uid, frames))
     }
 
@@ -178,6 +230,10 @@ impl Inbox {
         let Some((_, n)) = self.msgs.pop_front() else {
             return;
         };
+        if n == OWNED {
+            self.owned.pop_front();
+            return;
+        }
         for _ in 0..n {
             let len = self.lens.pop_front().unwrap_or(0);
             self.head = (self.head + len).min(self.open);
@@ -188,6 +244,9 @@ impl Inbox {
     /// Takes the oldest committed message as the caller's frames.
     pub fn pop_front(&mut self) -> Option<(u64, Vec<Vec<u8>>)> {
         let (uid, n) = self.msgs.pop_front()?;
+        if n == OWNED {
+            return Some((uid, self.owned.pop_front().unwrap_or_default()));
+        }
         let mut frames = Vec::with_capacity(n);
         for _ in 0..n {
             let len = self.lens.pop_front().unwrap_or(0);
@@ -213,8 +272,16 @@ impl Inbox {
     /// Keeps the committed messages for which `keep(uid, first frame)` holds.
     pub fn retain(&mut self, mut keep: impl FnMut(u64, &[u8]) -> bool) {
         let mut kept = Inbox::default();
-        while let Some((uid, frames)) = self.pop_front() {
-            if keep(uid, frames.first().map_or(&[][..], Vec::as_slice)) {
+        while let Some(&(_, n)) = self.msgs.front() {
+            let Some((uid, frames)) = self.pop_front() else {
+                break;
+            };
+            if !keep(uid, frames.first().map_or(&[][..], Vec::as_slice)) {
+                continue;
+            }
+            if n == OWNED {
+                kept.push_owned(uid, frames);
+            } else {
                 let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
                 kept.push(uid, &frames);
             }
@@ -332,6 +399,30 @@ mod tests {
         inbox.end_frame();
         inbox.commit(3);
         assert_eq!(inbox.pop_front(), Some((3, vec![b"open".to_vec()])));
+    }
+
+    #[test]
+    fn owned_messages_keep_their_place_and_leave_as_the_same_buffers() {
+        let mut inbox = Inbox::default();
+        inbox.push(1, &[b"copied"]);
+        let frame = b"moved".to_vec();
+        let at = frame.as_ptr();
+        inbox.push_owned(2, vec![Vec::new(), frame]);
+        inbox.push(3, &[b"x"]);
+        inbox.push_owned(4, vec![b"dropped".to_vec()]);
+        assert_eq!(inbox.len(), 4);
+        assert!(inbox.held_bytes() >= 12);
+        assert_eq!(inbox.pop_front(), Some((1, vec![b"copied".to_vec()])));
+        let (uid, frames) = inbox.front().unwrap();
+        assert_eq!((uid, frames.clone().count()), (2, 2));
+        assert_eq!(frames.last(), Some(&b"moved"[..]));
+        let (uid, frames) = inbox.pop_front().unwrap();
+        assert_eq!((uid, frames[1].as_ptr()), (2, at), "no copy");
+        inbox.retain(|uid, _| uid != 3);
+        let (uid, mut frames) = inbox.front().unwrap();
+        assert_eq!((uid, frames.next()), (4, Some(&b"dropped"[..])));
+        inbox.drop_front();
+        assert!(inbox.is_empty() && inbox.pop_front().is_none());
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! ZeroMQ-compatible sockets over `tcp://host:port` and `ipc:///path.sock`, speaking
-//! ZMTP 3.1 (and accepting 3.0 peers) so libzmq, pyzmq and zeromq.js interoperate.
+//! ZMTP 3.1 (and accepting 3.0 peers) so libzmq, pyzmq and zeromq.js interoperate; and
+//! over `inproc://name` between the threads of one process, where the same sockets hand
+//! whole messages over through in-memory pipes (no encoding, no kernel).
 //!
 //! Socket types: [`Pub`]/[`Sub`] (prefix subscriptions filtered at the publisher,
 //! re-sent after every reconnect), [`Req`]/[`Rep`] (lock-step with envelopes),
@@ -63,6 +65,7 @@ mod engine;
 pub mod events;
 mod inbox;
 mod options;
+mod pipe;
 pub(crate) mod poller;
 mod sockets;
 mod transport;

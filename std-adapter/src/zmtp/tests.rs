@@ -43,6 +43,7 @@ fn read(c: &mut Conn, inbox: &mut Inbox) -> Vec<Incoming> {
             inbox,
             filter: None,
             rbuf: &mut Box::default(),
+            room: usize::MAX,
         },
     );
     out
@@ -279,4 +280,29 @@ fn typed_sends_encode_into_one_reused_buffer() {
     .unwrap();
     drop(hold);
     assert_eq!(first, second, "the encoding buffer was not reused");
+}
+
+#[test]
+fn an_inproc_message_reaches_the_receiver_as_the_buffer_the_pipe_carried() {
+    use super::sockets::sealed::Sealed;
+    use super::{Pull, Push};
+    let mut pull = Pull::bind("inproc://unit-hand-over").unwrap();
+    let mut push = Push::connect("inproc://unit-hand-over").unwrap();
+    let body = pattern(3, 1 << 20);
+    push.send_bytes(&body).unwrap();
+    while !pull.has_message() {
+        pull.process().unwrap();
+    }
+    // Queued in the inbox as the frame buffer the sender's pipe carried (the pipe's own
+    // test shows that buffer is the one pushed) ...
+    let at = pull.with_engine(|e| {
+        let (_, mut frames) = e.inbox.front().unwrap();
+        frames.next().unwrap().as_ptr()
+    });
+    // ... and received as that very buffer: no read buffer, no inbox bytes, no copy.
+    let got = pull.recv_bytes().unwrap();
+    assert_eq!(got.as_ptr(), at);
+    assert_eq!(got, body);
+    let held = pull.held_bytes();
+    assert!(held < 64 * 1024, "no read buffer was allocated: {held}");
 }

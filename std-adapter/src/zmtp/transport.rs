@@ -1,4 +1,5 @@
-//! Byte streams under ZMTP: TCP (with `TCP_NODELAY`) and Unix stream sockets.
+//! Byte streams under ZMTP: TCP (with `TCP_NODELAY`) and Unix stream sockets; and the
+//! in-memory pipes of `inproc://` (`pipe.rs`), which carry whole messages instead.
 //!
 //! Connected streams stay in blocking mode; every ordinary read and write passes
 //! `MSG_DONTWAIT`, so it never blocks. Only [`Stream::recv`] with `wait` sleeps in the
@@ -30,15 +31,18 @@ use std::time::Duration;
 
 use rustix::net::{RecvFlags, SendFlags};
 
+use super::pipe;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 
-/// A connected byte stream.
+/// A connected byte stream, or an `inproc://` pipe (whose reads and writes are the
+/// connection's own: [`Stream::recv`] and the other byte methods never see one).
 #[derive(Debug)]
 pub enum Stream {
     Tcp(TcpStream),
     #[cfg(unix)]
     Unix(UnixStream),
+    Pipe(pipe::End),
 }
 
 /// Whether connected streams are in blocking mode (see the module docs).
@@ -53,6 +57,7 @@ impl Stream {
             }
             #[cfg(unix)]
             Stream::Unix(s) => s.set_nonblocking(!BLOCKING)?,
+            Stream::Pipe(_) => return Ok(self),
         }
         #[cfg(target_vendor = "apple")]
         rustix::net::sockopt::set_socket_nosigpipe(&self, true)?;
@@ -60,8 +65,9 @@ impl Stream {
     }
 
     /// Connects to `ep` (the stream is then read and written with [`recv`](Self::recv)
-    /// and [`send`](Self::send), which do not block unless asked to).
-    pub fn connect(ep: &Endpoint, timeout: Duration) -> Result<Stream> {
+    /// and [`send`](Self::send), which do not block unless asked to); an `inproc://` pipe
+    /// tells the listening socket `meta`.
+    pub fn connect(ep: &Endpoint, timeout: Duration, meta: &pipe::Meta) -> Result<Stream> {
         let stream = match ep {
             Endpoint::Tcp { host, port } => {
                 let mut last = io::Error::new(io::ErrorKind::NotFound, "host did not resolve");
@@ -79,12 +85,9 @@ impl Stream {
             }
             #[cfg(unix)]
             Endpoint::Ipc(path) => Stream::Unix(UnixStream::connect(path)?),
-            #[cfg(unix)]
-            Endpoint::Inproc(name) => Stream::Unix(inproc::connect(name)?),
+            Endpoint::Inproc(name) => Stream::Pipe(pipe::connect(name, meta.clone())?),
             #[cfg(not(unix))]
             Endpoint::Ipc(_) => return Err(NO_IPC),
-            #[cfg(not(unix))]
-            Endpoint::Inproc(_) => return Err(NO_INPROC),
             Endpoint::Shm(_) => {
                 return Err(Error::Unsupported(
                     "ZMTP sockets take tcp://, ipc:// or inproc:// endpoints",
@@ -153,7 +156,9 @@ impl Stream {
     #[cfg(not(unix))]
     pub fn send_vectored(&self, parts: &[io::IoSlice<'_>]) -> io::Result<usize> {
         use std::io::Write;
-        let Stream::Tcp(s) = self;
+        let Stream::Tcp(s) = self else {
+            return Err(io::ErrorKind::Unsupported.into());
+        };
         let mut s: &TcpStream = s;
         s.write_vectored(parts)
     }
@@ -181,6 +186,7 @@ impl std::os::fd::AsFd for Stream {
         match self {
             Stream::Tcp(s) => s.as_fd(),
             Stream::Unix(s) => s.as_fd(),
+            Stream::Pipe(p) => p.as_fd(),
         }
     }
 }
@@ -188,8 +194,10 @@ impl std::os::fd::AsFd for Stream {
 #[cfg(windows)]
 impl std::os::windows::io::AsSocket for Stream {
     fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
-        let Stream::Tcp(s) = self;
-        s.as_socket()
+        match self {
+            Stream::Tcp(s) => s.as_socket(),
+            Stream::Pipe(p) => p.as_socket(),
+        }
     }
 }
 
@@ -199,6 +207,7 @@ pub enum Listener {
     Tcp(TcpListener),
     #[cfg(unix)]
     Unix(UnixListener, SocketFile),
+    Inproc(pipe::Listener),
 }
 
 /// The socket file an `ipc://` listener created: its path and identity, so that drop
@@ -209,8 +218,6 @@ pub struct SocketFile {
     path: PathBuf,
     /// Device and inode at bind time (`None`: unknown, then drop removes nothing).
     id: Option<(u64, u64)>,
-    /// An `inproc://` listener's name: only connections from this process are accepted.
-    inproc: Option<String>,
 }
 
 #[cfg(unix)]
@@ -228,24 +235,17 @@ impl SocketFile {
 /// What `ipc://` gives where there are no Unix sockets.
 #[cfg(not(unix))]
 const NO_IPC: Error = Error::Unsupported("ipc:// needs Unix-domain sockets: use tcp:// here");
-/// What `inproc://` gives where there are no Unix sockets.
-#[cfg(not(unix))]
-const NO_INPROC: Error = Error::Unsupported(
-    "inproc:// is carried over Unix-domain sockets, which this platform lacks: use tcp://127.0.0.1 here",
-);
 
-/// Whether this build carries ZMTP over `ep`: `tcp://` everywhere, `ipc://` where there are
-/// Unix-domain sockets. Checked when a connect is asked for, so an impossible endpoint is an
+/// Whether this build carries ZMTP over `ep`: `tcp://` and `inproc://` everywhere, `ipc://`
+/// where there are Unix-domain sockets. Checked when a connect is asked for, so an impossible endpoint is an
 /// error then rather than a reconnect loop.
 pub fn check_endpoint(ep: &Endpoint) -> Result<()> {
     match ep {
-        Endpoint::Tcp { .. } => Ok(()),
+        Endpoint::Tcp { .. } | Endpoint::Inproc(_) => Ok(()),
         #[cfg(unix)]
-        Endpoint::Ipc(_) | Endpoint::Inproc(_) => Ok(()),
+        Endpoint::Ipc(_) => Ok(()),
         #[cfg(not(unix))]
         Endpoint::Ipc(_) => Err(NO_IPC),
-        #[cfg(not(unix))]
-        Endpoint::Inproc(_) => Err(NO_INPROC),
         Endpoint::Shm(_) => Err(Error::Unsupported(
             "ZMTP sockets take tcp://, ipc:// or inproc:// endpoints",
         )),
@@ -254,7 +254,8 @@ pub fn check_endpoint(ep: &Endpoint) -> Result<()> {
 
 impl Listener {
     /// Binds `ep`; returns the listener and the endpoint actually bound (port 0 resolved).
-    pub fn bind(ep: &Endpoint) -> Result<(Listener, Endpoint)> {
+    /// An `inproc://` name tells connecting sockets `meta`.
+    pub fn bind(ep: &Endpoint, meta: &pipe::Meta) -> Result<(Listener, Endpoint)> {
         match ep {
             Endpoint::Tcp { host, port } => {
                 let host = if host == "*" {
@@ -284,18 +285,13 @@ impl Listener {
                 let file = SocketFile {
                     path: path.clone(),
                     id: SocketFile::identity(path),
-                    inproc: None,
                 };
                 Ok((Listener::Unix(l, file), ep.clone()))
             }
-            #[cfg(unix)]
             Endpoint::Inproc(name) => {
-                let (l, file) = inproc::bind(name)?;
-                l.set_nonblocking(true)?;
-                Ok((Listener::Unix(l, file), ep.clone()))
+                let l = pipe::Listener::bind(name, meta.clone())?;
+                Ok((Listener::Inproc(l), ep.clone()))
             }
-            #[cfg(not(unix))]
-            Endpoint::Inproc(_) => Err(NO_INPROC),
             Endpoint::Shm(_) => Err(Error::Unsupported(
                 "ZMTP sockets take tcp://, ipc:// or inproc:// endpoints",
             )),
@@ -314,18 +310,11 @@ impl Listener {
                 (Stream::Tcp(s), Some(peer))
             }),
             #[cfg(unix)]
-            Listener::Unix(l, file) => match l.accept() {
-                Ok((s, _)) if file.inproc.is_some() && !inproc::same_process(&s) => {
-                    // Another process found the name: inproc is for this process only.
-                    log::warn!("inproc listener: refused a connection from another process");
-                    return Ok(None);
-                }
-                Ok((s, a)) => {
-                    let peer = a.as_pathname().map(|p| Endpoint::Ipc(p.to_path_buf()));
-                    Ok((Stream::Unix(s), peer))
-                }
-                Err(e) => Err(e),
-            },
+            Listener::Unix(l, _) => l.accept().map(|(s, a)| {
+                let peer = a.as_pathname().map(|p| Endpoint::Ipc(p.to_path_buf()));
+                (Stream::Unix(s), peer)
+            }),
+            Listener::Inproc(l) => return Ok(l.accept().map(|end| (Stream::Pipe(end), None))),
         };
         match r {
             Ok((s, peer)) => s.setup().map(|s| Some((s, peer))),
@@ -341,6 +330,7 @@ impl std::os::fd::AsFd for Listener {
         match self {
             Listener::Tcp(l) => l.as_fd(),
             Listener::Unix(l, _) => l.as_fd(),
+            Listener::Inproc(l) => l.as_fd(),
         }
     }
 }
@@ -348,21 +338,16 @@ impl std::os::fd::AsFd for Listener {
 #[cfg(windows)]
 impl std::os::windows::io::AsSocket for Listener {
     fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
-        let Listener::Tcp(l) = self;
-        l.as_socket()
+        match self {
+            Listener::Tcp(l) => l.as_socket(),
+            Listener::Inproc(l) => l.as_socket(),
+        }
     }
 }
 
 #[cfg(unix)]
 impl Drop for Listener {
     fn drop(&mut self) {
-        // A bind of the same name that runs before the listener below is closed waits
-        // for the kernel to free it (`inproc::bind`).
-        if let Listener::Unix(_, file) = self
-            && let Some(name) = file.inproc.take()
-        {
-            inproc::unbound(&name);
-        }
         if let Listener::Unix(_, file) = self
             && file.id.is_some()
             && SocketFile::identity(&file.path) == file.id
@@ -401,159 +386,6 @@ fn bind_unix(path: &Path) -> Result<UnixListener> {
             Ok(UnixListener::bind(path)?)
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// `inproc://NAME`: a Unix-domain socket private to this process. On Linux it lives in the
-/// abstract namespace under a name holding the process id (no file; it vanishes with the
-/// listener); elsewhere it is a socket file in a directory of the system's temporary
-/// directory named after the process id. Either way the listener accepts only connections
-/// whose peer credentials name this process, so another process that guesses the name is
-/// refused.
-#[cfg(unix)]
-mod inproc {
-    use std::io;
-    use std::os::unix::net::{UnixListener, UnixStream};
-
-    use super::SocketFile;
-    #[cfg(not(target_os = "linux"))]
-    use super::bind_unix;
-    use crate::error::Result;
-
-    /// The name's address for this process.
-    #[cfg(target_os = "linux")]
-    fn addr(name: &str) -> io::Result<std::os::unix::net::SocketAddr> {
-        use std::os::linux::net::SocketAddrExt;
-        let id = format!("ringwire/inproc/{}/{name}", std::process::id());
-        std::os::unix::net::SocketAddr::from_abstract_name(id.as_bytes())
-    }
-
-    /// Names bound by this process's live inproc listeners.
-    static BOUND: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    /// How long a bind waits for a name this process no longer uses to be free in the
-    /// kernel: a child being spawned by another thread holds copies of every descriptor
-    /// between its fork and its exec.
-    #[cfg(target_os = "linux")]
-    const FREE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-    fn bound() -> std::sync::MutexGuard<'static, Vec<String>> {
-        BOUND
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The table of bound names, locked, if `name` is not in it; else the error a second bind
-    /// of it gets.
-    fn unbound_or_refuse(name: &str) -> Result<std::sync::MutexGuard<'static, Vec<String>>> {
-        let names = bound();
-        if names.iter().any(|n| n == name) {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!("inproc://{name} is already bound in this process"),
-            )
-            .into());
-        }
-        Ok(names)
-    }
-
-    /// Forgets a name when its listener goes.
-    pub fn unbound(name: &str) {
-        bound().retain(|n| n != name);
-    }
-
-    #[cfg(target_os = "linux")]
-    pub fn bind(name: &str) -> Result<(UnixListener, SocketFile)> {
-        let mut names = unbound_or_refuse(name)?;
-        let deadline = std::time::Instant::now() + FREE_WAIT;
-        let l = loop {
-            match UnixListener::bind_addr(&addr(name)?) {
-                Ok(l) => break l,
-                // Not ours any more: a forked child's copy (gone at its exec), or another
-                // process squatting on the name.
-                Err(e)
-                    if e.kind() == io::ErrorKind::AddrInUse
-                        && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::AddrInUse,
-                        format!("inproc://{name} is held by another process"),
-                    )
-                    .into());
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
-        names.push(name.to_string());
-        let file = SocketFile {
-            path: Default::default(),
-            id: None,
-            inproc: Some(name.to_string()),
-        };
-        Ok((l, file))
-    }
-
-    /// Connects, and refuses a listener that is not this process (another process that
-    /// took the name would otherwise receive what this process sends).
-    #[cfg(target_os = "linux")]
-    pub fn connect(name: &str) -> io::Result<UnixStream> {
-        let s = UnixStream::connect_addr(&addr(name)?)?;
-        if !same_process(&s) {
-            log::warn!("inproc://{name}: the listener is another process: refused");
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("inproc://{name} is held by another process"),
-            ));
-        }
-        Ok(s)
-    }
-
-    /// The socket file of `name` (hashed: names may hold any character).
-    #[cfg(not(target_os = "linux"))]
-    fn path(name: &str) -> std::path::PathBuf {
-        let hash = ringwire_core::segment::fnv1a64(name.as_bytes());
-        std::env::temp_dir().join(format!(
-            "ringwire-inproc-{}-{hash:016x}.sock",
-            std::process::id()
-        ))
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    pub fn bind(name: &str) -> Result<(UnixListener, SocketFile)> {
-        let mut names = unbound_or_refuse(name)?;
-        let path = path(name);
-        let l = bind_unix(&path)?;
-        let id = SocketFile::identity(&path);
-        names.push(name.to_string());
-        Ok((
-            l,
-            SocketFile {
-                path,
-                id,
-                inproc: Some(name.to_string()),
-            },
-        ))
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    pub fn connect(name: &str) -> io::Result<UnixStream> {
-        UnixStream::connect(path(name))
-    }
-
-    /// Whether the peer of `s` is this process (unknown counts as not).
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    pub fn same_process(s: &UnixStream) -> bool {
-        rustix::net::sockopt::socket_peercred(s)
-            .is_ok_and(|c| c.pid.as_raw_nonzero().get() as u32 == std::process::id())
-    }
-
-    /// Whether the peer of `s` is this process: its user, where the process is not known
-    /// (the socket file's directory and mode keep other users out).
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    pub fn same_process(_s: &UnixStream) -> bool {
-        true
     }
 }
 

@@ -52,6 +52,7 @@ fn a_waiting_read_times_out_then_takes_the_message() {
         inbox: &mut inbox,
         filter: None,
         rbuf: &mut Box::default(),
+        room: usize::MAX,
     };
     // Nothing comes: the wait ends (by SO_RCVTIMEO) with nothing read.
     let (_, came) = c.wait_and_read(Some(Duration::from_millis(20)), clock, &mut sink);

@@ -94,11 +94,13 @@ impl Engine {
             let mut scratch = std::mem::take(&mut self.scratch);
             let start = self.start;
             let filter = sub_filter(self.kind, &self.own_subs);
+            let room = self.opts.recv_hwm.saturating_sub(self.inbox.len());
             let mut sink = Sink {
                 out: &mut scratch,
                 inbox: &mut self.inbox,
                 filter,
                 rbuf: &mut self.rbuf,
+                room,
             };
             let (now, came) = match self.conns[id].as_mut() {
                 Some(c) => c.wait_and_read(sleep.timeout, start, &mut sink),
@@ -178,11 +180,13 @@ impl Engine {
             }
             if r.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
                 let mut scratch = std::mem::take(&mut self.scratch);
+                let room = self.opts.recv_hwm.saturating_sub(self.inbox.len());
                 let mut sink = Sink {
                     out: &mut scratch,
                     inbox: &mut self.inbox,
                     filter: sub_filter(self.kind, &self.own_subs),
                     rbuf: &mut self.rbuf,
+                    room,
                 };
                 c.read(now, &mut sink);
                 for inc in scratch.drain(..) {
@@ -300,8 +304,9 @@ impl Engine {
             }
             log::debug!("{endpoint}: accepted {}", Peer(peer.as_ref()));
             let addrs = (endpoint.clone(), peer.clone());
-            self.add_conn(stream, addrs, Origin::Accepted, now);
+            let id = self.add_conn(stream, addrs, Origin::Accepted, now);
             self.event(SocketEvent::Accepted { endpoint, peer });
+            self.pipe_handshake(id, now);
         }
     }
 
