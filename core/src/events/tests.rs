@@ -14,7 +14,7 @@ fn joined() -> Dir {
     let mut d = Dir::new();
     for (p, id) in [(A, &b"a"[..]), (B, b"b"), (C, b"c")] {
         assert!(matches!(
-            d.handle(p, &Request::Join { node: id }),
+            d.handle(p, &Request::Join { node: id, remote: false }),
             Ok(Outcome::Joined)
         ));
     }
@@ -71,24 +71,24 @@ fn join_rules() {
     let mut d = joined();
     assert_eq!(d.node_count(), 3);
     assert_eq!(
-        d.handle(A, &Request::Join { node: b"z" }).err(),
+        d.handle(A, &Request::Join { node: b"z", remote: false }).err(),
         Some(ErrorCode::AlreadyJoined)
     );
     let d4 = PeerId(4);
     assert_eq!(
-        d.handle(d4, &Request::Join { node: b"a" }).err(),
+        d.handle(d4, &Request::Join { node: b"a", remote: false }).err(),
         Some(ErrorCode::NodeIdTaken)
     );
-    d.handle(d4, &Request::Join { node: b"d" }).unwrap();
+    d.handle(d4, &Request::Join { node: b"d", remote: false }).unwrap();
     assert_eq!(
-        d.handle(PeerId(5), &Request::Join { node: b"e" }).err(),
+        d.handle(PeerId(5), &Request::Join { node: b"e", remote: false }).err(),
         Some(ErrorCode::Full)
     );
     assert_eq!(d.node_id(d4), Some(&b"d"[..]));
     assert_eq!(d.peer_of(b"d"), Some(d4));
     // A departed node's id is free again.
     d.handle(d4, &Request::Leave).unwrap();
-    d.handle(PeerId(5), &Request::Join { node: b"d" }).unwrap();
+    d.handle(PeerId(5), &Request::Join { node: b"d", remote: false }).unwrap();
 }
 
 #[test]
@@ -339,7 +339,7 @@ fn a_node_slot_reused_by_another_node_inherits_nothing() {
     sub(&mut d, A, b"f").unwrap();
     d.on_disconnect(A);
     drain(&mut d);
-    d.handle(PeerId(9), &Request::Join { node: b"new" })
+    d.handle(PeerId(9), &Request::Join { node: b"new", remote: false })
         .unwrap();
     assert_eq!(emit(&mut d, C, b"f"), Ok(vec![]));
     assert_eq!(emit(&mut d, PeerId(9), b"f"), Err(ErrorCode::MayNotEmit));
@@ -365,7 +365,7 @@ fn header_bytes() {
 fn every_request_parses_from_its_documented_frames() {
     let h = |c| header(c, 7);
     let cases: [(&[&[u8]], Request<'_>); 9] = [
-        (&[&h(1), b"n"], Request::Join { node: b"n" }),
+        (&[&h(1), b"n"], Request::Join { node: b"n", remote: false }),
         (&[&h(2)], Request::Leave),
         (
             &[&h(3), b"e", &[1, 1]],
@@ -548,7 +548,7 @@ fn docs_show_the_bytes_we_send() {
     let join = [&header(code::JOIN, 1)[..], b"cam"];
     assert_eq!(
         Request::parse(&join),
-        Ok((1, Request::Join { node: b"cam" }))
+        Ok((1, Request::Join { node: b"cam", remote: false }))
     );
     let kind = wire::kind_frame(Emission::Multi, true);
     let create = [&header(code::CREATE_EVENT, 2)[..], b"frame", &kind];

@@ -42,6 +42,13 @@ pub struct NodeOptions {
     /// instead of overwriting an emission a subscriber has not read yet. Off by default: the
     /// emitter never waits, and a slow subscriber is told how many it lost.
     pub lossless_events: bool,
+    /// This node is not on the service's machine (or must not share memory with its nodes):
+    /// it says so when it joins, and a hub-less service serves it routed — its emissions go
+    /// through the service, and the emissions of the nodes that write rings reach it
+    /// through the service too ("Mixed services" in `docs/events.md`). Off by default; a
+    /// routed service ignores it. Set [`shm`](Self::shm) off as well for a node that must
+    /// not use the machine's doorbells and inboxes either.
+    pub remote: bool,
 }
 
 impl Default for NodeOptions {
@@ -52,6 +59,7 @@ impl Default for NodeOptions {
             event_slot_size: 4096,
             event_slots: 64,
             lossless_events: false,
+            remote: false,
         }
     }
 }
@@ -112,6 +120,11 @@ pub(super) struct Inner {
     signals: AtomicU64,
     handler_panics: AtomicU64,
     doorbells: bool,
+    /// Joined with `JOIN_REMOTE` ([`NodeOptions::remote`]).
+    remote: bool,
+    /// Hub-less: the events this node writes a ring for that have subscribers that joined
+    /// remote, with how many (REMOTE_READERS): each emission is also FORWARDed to the service.
+    pub(super) remote_readers: Mutex<HashMap<String, u32>>,
     /// The service instance from the JOIN reply (names doorbells).
     pub(super) instance: AtomicU32,
     /// Other nodes' doorbells found so far (a node without one is looked for again at each
@@ -216,6 +229,8 @@ impl Node {
             signals: AtomicU64::new(0),
             handler_panics: AtomicU64::new(0),
             doorbells: opts.shm,
+            remote: opts.remote,
+            remote_readers: Mutex::new(HashMap::new()),
             inboxes: Mutex::new(HashMap::new()),
             contacted_locally: AtomicU64::new(0),
             instance: AtomicU32::new(0),
@@ -264,7 +279,7 @@ impl Node {
             .map_err(crate::Error::Io)?;
         node.worker = Some(worker);
         let id = node.inner.id.as_str().as_bytes().to_vec();
-        let (instance, flags) = node.request_flags(code::JOIN, &[&id])?;
+        let (instance, flags) = node.join()?;
         node.joined = true;
         node.inner.instance.store(instance, Ordering::Relaxed);
         if flags & wire::JOIN_HUBLESS != 0 {
@@ -386,6 +401,16 @@ impl NodeHandle {
     /// This node's id.
     pub fn id(&self) -> &NodeId {
         &self.inner.id
+    }
+
+    /// The JOIN request (with [`wire::JOIN_REMOTE`] for a remote node): (instance, flags).
+    pub(super) fn join(&self) -> Result<(u32, u8)> {
+        let id = self.inner.id.as_str().as_bytes();
+        if self.inner.remote {
+            self.request_flags(code::JOIN, &[id, &[wire::JOIN_REMOTE]])
+        } else {
+            self.request_flags(code::JOIN, &[id])
+        }
     }
 
     pub(super) fn request(&self, cmd: u8, args: &[&[u8]]) -> Result<u32> {
@@ -583,6 +608,7 @@ impl NodeHandle {
         check_id(event)?;
         self.request(code::DISSOLVE, &[event.as_bytes()])?;
         lock(&self.inner.rings).remove(event);
+        lock(&self.inner.remote_readers).remove(event);
         lock(&self.inner.created).remove(event);
         self.forget(event);
         self.inner.detach_event(event);
@@ -597,10 +623,18 @@ impl NodeHandle {
         let ring = lock(&self.inner.rings).get(event).cloned();
         if let Some(ring) = ring {
             let epoch = self.inner.readers_epoch.load(Ordering::Acquire);
-            match lock(&ring).emit(data, epoch) {
+            // Held across the write and the forward: the forwards of one event leave in the
+            // order of its ring writes.
+            let mut ring = lock(&ring);
+            match ring.emit(data, epoch) {
                 Ok(Some(n)) => {
                     self.inner.emitted_locally.fetch_add(1, Ordering::Relaxed);
-                    return Ok(n);
+                    let remote = self.remote_subscribers(event);
+                    if remote > 0 {
+                        let head = wire::header(code::FORWARD, 0);
+                        self.inner.send(&[&head, event.as_bytes(), data])?;
+                    }
+                    return Ok(n + remote);
                 }
                 // Larger than a slot: the service carries it.
                 Ok(None) => {}
@@ -695,6 +729,7 @@ impl NodeHandle {
         self.request(code::UNSUBSCRIBE, &[event.as_bytes()])?;
         if !lock(&self.inner.created).contains_key(event) {
             lock(&self.inner.rings).remove(event);
+            lock(&self.inner.remote_readers).remove(event);
         }
         self.forget(event);
         self.inner.detach_event(event);
@@ -822,6 +857,15 @@ impl Inner {
                     self.control(Ctl::Attach(Box::new(r)));
                 }
             }
+            ServiceMsg::RemoteReaders { event, count } => {
+                let event = String::from_utf8_lossy(event).into_owned();
+                let mut m = lock(&self.remote_readers);
+                if count == 0 {
+                    m.remove(&event);
+                } else {
+                    m.insert(event, count);
+                }
+            }
             ServiceMsg::ReaderGone { .. } => {
                 // SYNC: Release pairs with the Acquire load in `OwnRing::emit`.
                 self.readers_epoch.fetch_add(1, Ordering::Release);
@@ -868,6 +912,7 @@ impl Inner {
                 let was_sub = lock(&self.subs).remove(&event);
                 let had_handler = lock(&self.handlers).events.remove(&event).is_some();
                 lock(&self.created).remove(&event);
+                lock(&self.remote_readers).remove(&event);
                 if self.hubless.load(Ordering::Acquire) {
                     lock(&self.rings).remove(&event);
                     self.control(Ctl::Detach {

@@ -1,20 +1,31 @@
-//! A node process for the event-service tests: `events_node EP ROLE`.
+//! A node process for the event-service tests: `events_node EP ROLE [remote]` (`remote`:
+//! it joins as a node of another machine, `NodeOptions::remote`, with shared memory off).
 //!
 //! - `victim`: joins as its process id, creates the single-emission event `victim-ev`,
 //!   subscribes to `shared`, prints `ready`, then emits on `shared` until killed.
 //! - `echo`: joins as its process id, sends every direct message back to its sender, prints
 //!   `ready`, and leaves when stdin closes; a signal makes it send `signals N` to the node
 //!   named `tester`.
+//! - `idle`: joins as its process id, creates the single-emission event `idle-ev`,
+//!   subscribes to `shared`, prints `ready`, and leaves when stdin closes.
 #![forbid(unsafe_code)]
 
 use std::io::{BufRead, Write};
 
-use ringwire::events::{Emission, Node, NodeId};
+use ringwire::events::{Emission, Node, NodeId, NodeOptions};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (ep, role) = (&args[1], args[2].as_str());
-    let node = Node::connect(ep, NodeId::process()).expect("join");
+    let opts = match args.get(3).map(String::as_str) {
+        Some("remote") => NodeOptions {
+            remote: true,
+            shm: false,
+            ..NodeOptions::default()
+        },
+        _ => NodeOptions::default(),
+    };
+    let node = Node::connect_with(ep, NodeId::process(), opts).expect("join");
     match role {
         "victim" => {
             node.create_event("victim-ev", Emission::Single)
@@ -37,6 +48,15 @@ fn main() {
                 h.contact(&NodeId::name("tester"), text.as_bytes())
                     .expect("tell");
             });
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            for _ in std::io::stdin().lock().lines() {}
+            node.leave().expect("leave");
+        }
+        "idle" => {
+            node.create_event("idle-ev", Emission::Single)
+                .expect("create");
+            node.subscribe_polled("shared").expect("subscribe");
             println!("ready");
             std::io::stdout().flush().unwrap();
             for _ in std::io::stdin().lock().lines() {}

@@ -1,0 +1,418 @@
+//! Mixed services: a hub-less service whose nodes on its machine write and read shared-memory
+//! rings, and whose remote nodes (`NodeOptions::remote`: another machine, here simulated on
+//! this one with shared memory off) are served routed. Every locality of emitter and
+//! subscriber, contacts and signals both ways, remote nodes leaving and killed, a local
+//! emitter killed with -9.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ringwire::events::{
+    Delivery, Emission, Emitted, ErrorCode, Node, NodeHandle, NodeId, NodeOptions, Service,
+    ServiceOptions, ServiceStats, Signals,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A hub-less service on tcp (remote nodes connect over tcp, local ones too).
+fn service() -> (Service, String) {
+    let opts = ServiceOptions {
+        hubless: true,
+        ..ServiceOptions::default()
+    };
+    let s = Service::bind_with("tcp://127.0.0.1:0", opts).unwrap();
+    let ep = s.endpoint();
+    (s, ep)
+}
+
+fn local(ep: &str, name: &str) -> Node {
+    let n = Node::connect(ep, NodeId::name(name)).unwrap();
+    assert!(n.is_hubless());
+    n
+}
+
+fn remote(ep: &str, name: &str) -> Node {
+    let opts = NodeOptions {
+        remote: true,
+        shm: false,
+        ..NodeOptions::default()
+    };
+    let n = Node::connect_with(ep, NodeId::name(name), opts).unwrap();
+    assert!(!n.is_hubless(), "a remote node is served routed");
+    n
+}
+
+fn event(d: Delivery) -> Emitted {
+    match d {
+        Delivery::Event(e) => e,
+        d => panic!("not an emission: {d:?}"),
+    }
+}
+
+/// Waits until `n` has heard that `event` has `count` remote subscribers (REMOTE_READERS
+/// reaches a ring writer a moment after the remote node subscribed or went).
+fn until_remote(n: &NodeHandle, event: &str, count: u32) {
+    let end = Instant::now() + WAIT;
+    while n.remote_subscribers(event) != count {
+        assert!(
+            Instant::now() < end,
+            "{} never heard of {count} remote subscriber(s) of {event}",
+            n.id()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Everything `n` has queued now (waiting `settle` for the last of it), as "from: data".
+fn drain(n: &Node, settle: Duration) -> BTreeSet<String> {
+    let mut got = BTreeSet::new();
+    while let Ok(d) = n.recv_timeout(settle) {
+        let e = event(d);
+        assert!(
+            got.insert(format!("{}: {}", e.from, String::from_utf8_lossy(&e.data))),
+            "{} got an emission twice",
+            n.id()
+        );
+    }
+    got
+}
+
+/// Waits until the service's published counters satisfy `ok` (they are published after
+/// each message it handles, a moment after its sends).
+fn until_stats(s: &Service, ok: impl Fn(&ServiceStats) -> bool) {
+    let end = Instant::now() + WAIT;
+    while !ok(&s.stats()) {
+        assert!(Instant::now() < end, "{:?}", s.stats());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn single_emission_from_a_local_and_from_a_remote_emitter() {
+    let (s, ep) = service();
+    let cam = local(&ep, "cam");
+    let viewer = local(&ep, "viewer");
+    let far = remote(&ep, "far");
+    // A local emitter: the local subscriber reads its ring, the remote one gets forwards.
+    cam.create_event("frame", Emission::Single).unwrap();
+    viewer.subscribe_polled("frame").unwrap();
+    far.subscribe_polled("frame").unwrap();
+    until_remote(&cam, "frame", 1);
+    let big: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
+    for i in 0..40u32 {
+        if i == 20 {
+            // Larger than a slot: the service carries it to both.
+            assert_eq!(cam.emit("frame", &big).unwrap(), 2);
+        }
+        assert_eq!(cam.emit("frame", &i.to_le_bytes()).unwrap(), 2);
+    }
+    // The remote subscriber: every emission, in the emitter's order (forwards and the
+    // routed one travel the same connection).
+    for i in 0..41u32 {
+        let e = event(far.recv_timeout(WAIT).unwrap());
+        assert_eq!(e.from.as_str(), "cam");
+        let want = match i {
+            20 => big.clone(),
+            i if i > 20 => (i - 1).to_le_bytes().to_vec(),
+            i => i.to_le_bytes().to_vec(),
+        };
+        assert_eq!(e.data, want, "emission {i}");
+    }
+    // The local one: every emission (the large one may overtake or trail the ring's).
+    let mut small = Vec::new();
+    let mut got_big = false;
+    for _ in 0..41 {
+        let e = event(viewer.recv_timeout(WAIT).unwrap());
+        if e.data.len() == big.len() {
+            got_big = true;
+        } else {
+            small.push(u32::from_le_bytes(e.data.try_into().unwrap()));
+        }
+    }
+    assert!(got_big);
+    assert_eq!(small, (0..40).collect::<Vec<_>>(), "ring order holds");
+    assert_eq!(cam.emitted_locally(), 40);
+    until_stats(&s, |st| (st.forwarded_emissions, st.routed_emissions) == (40, 1));
+
+    // A remote emitter: its emissions go through the service to local subscribers.
+    far.create_event("far-ev", Emission::Single).unwrap();
+    viewer.subscribe_polled("far-ev").unwrap();
+    cam.subscribe_polled("far-ev").unwrap();
+    for i in 0..10u32 {
+        assert_eq!(far.emit("far-ev", &i.to_le_bytes()).unwrap(), 2);
+    }
+    for n in [&viewer, &cam] {
+        for i in 0..10u32 {
+            let e = event(n.recv_timeout(WAIT).unwrap());
+            assert_eq!((e.event.as_str(), e.from.as_str()), ("far-ev", "far"));
+            assert_eq!(e.data, i.to_le_bytes());
+        }
+    }
+    until_stats(&s, |st| st.routed_emissions == 11);
+    // Only the creator emits, wherever it is.
+    let e = viewer.emit("far-ev", b"x").unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::MayNotEmit));
+    let e = far.emit("frame", b"x").unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::MayNotEmit));
+    // A remote creator's event is dissolved for local subscribers too.
+    far.dissolve_event("far-ev").unwrap();
+    for n in [&viewer, &cam] {
+        assert_eq!(
+            n.recv_timeout(WAIT).unwrap(),
+            Delivery::Dissolved("far-ev".into())
+        );
+    }
+    // A local creator's event is dissolved for the remote subscriber.
+    cam.dissolve_event("frame").unwrap();
+    assert_eq!(
+        far.recv_timeout(WAIT).unwrap(),
+        Delivery::Dissolved("frame".into())
+    );
+    assert_eq!(s.stats().forwards_refused, 0);
+}
+
+#[test]
+fn multi_emission_with_local_and_remote_emitters() {
+    let (s, ep) = service();
+    let a = local(&ep, "a");
+    let b = local(&ep, "b");
+    let c = local(&ep, "c");
+    let r = remote(&ep, "r");
+    let q = remote(&ep, "q");
+    // a creates (not subscribed); b subscribes before the remote nodes, c after them.
+    a.create_event("talk", Emission::Multi).unwrap();
+    b.subscribe_polled("talk").unwrap();
+    r.subscribe_polled("talk").unwrap();
+    q.subscribe_polled("talk").unwrap();
+    c.subscribe_polled("talk").unwrap();
+    // A writer that subscribes after remote subscribers is told before its subscribe
+    // returns; the others a moment after the remote nodes subscribed.
+    assert_eq!(c.remote_subscribers("talk"), 2);
+    until_remote(&a, "talk", 2);
+    until_remote(&b, "talk", 2);
+    // Every emitter reaches every subscriber but itself: b, c, r, q (a does not subscribe).
+    assert_eq!(a.emit("talk", b"from a").unwrap(), 4);
+    assert_eq!(b.emit("talk", b"from b").unwrap(), 3);
+    assert_eq!(c.emit("talk", b"from c").unwrap(), 3);
+    assert_eq!(r.emit("talk", b"from r").unwrap(), 3);
+    let settle = Duration::from_millis(300);
+    // Each node's deliveries: at least the expected ones arrive (waited for), then no more.
+    let expect = |n: &Node, want: &[&str]| {
+        let mut got = BTreeSet::new();
+        for _ in 0..want.len() {
+            let e = event(n.recv_timeout(WAIT).unwrap());
+            got.insert(format!("{}: {}", e.from, String::from_utf8_lossy(&e.data)));
+        }
+        got.extend(drain(n, settle));
+        assert_eq!(got, set(want), "what {} heard", n.id());
+    };
+    expect(&b, &["a: from a", "c: from c", "r: from r"]);
+    expect(&c, &["a: from a", "b: from b", "r: from r"]);
+    expect(&r, &["a: from a", "b: from b", "c: from c"]);
+    expect(&q, &["a: from a", "b: from b", "c: from c", "r: from r"]);
+    assert!(a.try_recv().is_err(), "the creator did not subscribe");
+    until_stats(&s, |st| (st.forwarded_emissions, st.routed_emissions) == (3, 1));
+    // A remote node that unsubscribes is no longer forwarded to.
+    q.unsubscribe("talk").unwrap();
+    until_remote(&a, "talk", 1);
+    until_remote(&b, "talk", 1);
+    until_remote(&c, "talk", 1);
+    assert_eq!(a.emit("talk", b"again").unwrap(), 3);
+    assert_eq!(event(r.recv_timeout(WAIT).unwrap()).data, b"again");
+    assert!(drain(&q, settle).is_empty());
+    // A local writer that unsubscribes forwards no more; the remote node still hears a.
+    b.unsubscribe("talk").unwrap();
+    assert_eq!(b.remote_subscribers("talk"), 0);
+    assert_eq!(
+        b.emit("talk", b"x").unwrap_err().code(),
+        Some(ErrorCode::MayNotEmit)
+    );
+    until_stats(&s, |st| st.forwarded_emissions == 4);
+}
+
+#[test]
+fn contacts_and_signals_between_local_and_remote_nodes() {
+    let (_s, ep) = service();
+    let here = local(&ep, "here");
+    let there = remote(&ep, "there");
+    let (tx, rx) = std::sync::mpsc::channel::<Signals>();
+    there.on_signal(move |s| tx.send(s).unwrap());
+    here.contact(&NodeId::name("there"), b"to the remote").unwrap();
+    there.contact(&NodeId::name("here"), b"to the local").unwrap();
+    match there.recv_timeout(WAIT).unwrap() {
+        Delivery::Direct(d) => assert_eq!((d.from.as_str(), &d.data[..]), ("here", &b"to the remote"[..])),
+        d => panic!("{d:?}"),
+    }
+    match here.recv_timeout(WAIT).unwrap() {
+        Delivery::Direct(d) => assert_eq!((d.from.as_str(), &d.data[..]), ("there", &b"to the local"[..])),
+        d => panic!("{d:?}"),
+    }
+    // The remote node has no inbox or doorbell on this machine: the service carries both.
+    assert_eq!(here.contacted_locally(), 0);
+    here.signal(&NodeId::name("there")).unwrap();
+    assert_eq!(here.signals_rung_locally(), 0);
+    assert_eq!(rx.recv_timeout(WAIT).unwrap().count, 1);
+    there.signal(&NodeId::name("here")).unwrap();
+    match here.recv_timeout(WAIT).unwrap() {
+        Delivery::Signal(s) => assert_eq!(s.count, 1),
+        d => panic!("{d:?}"),
+    }
+}
+
+#[test]
+fn a_remote_node_that_leaves_is_no_longer_forwarded_to_and_takes_its_events() {
+    let (s, ep) = service();
+    let cam = local(&ep, "cam");
+    let viewer = local(&ep, "viewer");
+    let far = remote(&ep, "far");
+    cam.create_event("frame", Emission::Single).unwrap();
+    far.subscribe_polled("frame").unwrap();
+    viewer.subscribe_polled("frame").unwrap();
+    far.create_event("far-ev", Emission::Multi).unwrap();
+    viewer.subscribe_polled("far-ev").unwrap();
+    until_remote(&cam, "frame", 1);
+    assert_eq!(cam.emit("frame", b"1").unwrap(), 2);
+    assert_eq!(event(far.recv_timeout(WAIT).unwrap()).data, b"1");
+    assert_eq!(event(viewer.recv_timeout(WAIT).unwrap()).data, b"1");
+    far.leave().unwrap();
+    assert_eq!(
+        viewer.recv_timeout(WAIT).unwrap(),
+        Delivery::Dissolved("far-ev".into())
+    );
+    until_remote(&cam, "frame", 0);
+    assert_eq!(cam.emit("frame", b"2").unwrap(), 1);
+    assert_eq!(event(viewer.recv_timeout(WAIT).unwrap()).data, b"2");
+    until_stats(&s, |st| (st.nodes, st.forwarded_emissions, st.lost) == (2, 1, 0));
+}
+
+struct Proc {
+    child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+impl Proc {
+    fn spawn(ep: &str, role: &str, remote: bool) -> Proc {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_events_node"));
+        cmd.args([ep, role]);
+        if remote {
+            cmd.arg("remote");
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut p = Proc { child, out };
+        let mut l = String::new();
+        p.out.read_line(&mut l).unwrap();
+        assert_eq!(l.trim(), "ready");
+        p
+    }
+
+    fn id(&self) -> NodeId {
+        NodeId::from(self.child.id())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_remote_node_killed_is_no_longer_forwarded_to_and_takes_its_events() {
+    let (s, ep) = service();
+    let owner = local(&ep, "owner");
+    let watcher = local(&ep, "watcher");
+    owner.create_event("shared", Emission::Multi).unwrap();
+    // The remote process subscribes to "shared" and creates "idle-ev".
+    let mut far = Proc::spawn(&ep, "idle", true);
+    watcher.subscribe_polled("idle-ev").unwrap();
+    watcher.subscribe_polled("shared").unwrap();
+    assert_eq!(watcher.remote_subscribers("shared"), 1);
+    until_remote(&owner, "shared", 1);
+    assert_eq!(owner.emit("shared", b"1").unwrap(), 2);
+    assert_eq!(
+        watcher.recv_timeout(WAIT).unwrap(),
+        Delivery::Event(Emitted {
+            event: "shared".into(),
+            from: NodeId::name("owner"),
+            data: b"1".to_vec()
+        })
+    );
+    far.child.kill().unwrap();
+    far.child.wait().unwrap();
+    assert_eq!(
+        watcher.recv_timeout(WAIT).unwrap(),
+        Delivery::Dissolved("idle-ev".into())
+    );
+    until_remote(&owner, "shared", 0);
+    until_remote(&watcher, "shared", 0);
+    assert_eq!(owner.emit("shared", b"2").unwrap(), 1);
+    assert_eq!(event(watcher.recv_timeout(WAIT).unwrap()).data, b"2");
+    until_stats(&s, |st| (st.nodes, st.lost, st.forwarded_emissions) == (2, 1, 1));
+    assert_eq!(
+        owner.contact(&far.id(), b"x").unwrap_err().code(),
+        Some(ErrorCode::UnknownNode)
+    );
+}
+
+#[test]
+fn a_local_emitter_killed_dissolves_its_event_for_the_remote_subscriber() {
+    let (s, ep) = service();
+    let owner = local(&ep, "owner");
+    owner.create_event("shared", Emission::Multi).unwrap();
+    let far = remote(&ep, "far");
+    far.subscribe_polled("shared").unwrap();
+    // The victim (local, hub-less) subscribes to "shared" after the remote node: it
+    // forwards every emission it writes, from the first.
+    let mut victim = Proc::spawn(&ep, "victim", false);
+    let victim_id = victim.id();
+    far.subscribe_polled("victim-ev").unwrap();
+    let mut from_victim = 0;
+    while from_victim < 10 {
+        let e = event(far.recv_timeout(WAIT).unwrap());
+        assert_eq!(
+            (e.event.as_str(), e.from.clone(), &e.data[..]),
+            ("shared", victim_id.clone(), &b"from the victim"[..])
+        );
+        from_victim += 1;
+    }
+    victim.child.kill().unwrap();
+    victim.child.wait().unwrap();
+    // Whatever was in flight, then DISSOLVED.
+    loop {
+        match far.recv_timeout(WAIT).unwrap() {
+            Delivery::Event(e) => assert_eq!(e.from, victim_id),
+            Delivery::Dissolved(ev) => {
+                assert_eq!(ev, "victim-ev");
+                break;
+            }
+            d => panic!("{d:?}"),
+        }
+    }
+    assert_eq!(far.subscriptions(), ["shared"]);
+    until_stats(&s, |st| (st.lost, st.dissolved) == (1, 1));
+    let st = s.stats();
+    assert!(st.forwarded_emissions >= 10);
+    assert_eq!(st.routed_emissions, 0, "the victim's emissions were ring writes");
+    // The others go on.
+    assert_eq!(owner.emit("shared", b"after").unwrap(), 1);
+    loop {
+        let e = event(far.recv_timeout(WAIT).unwrap());
+        if e.from != victim_id {
+            assert_eq!((e.from.as_str(), &e.data[..]), ("owner", &b"after"[..]));
+            break;
+        }
+    }
+}
