@@ -139,7 +139,9 @@ fn single_emission_from_a_local_and_from_a_remote_emitter() {
     assert!(got_big);
     assert_eq!(small, (0..40).collect::<Vec<_>>(), "ring order holds");
     assert_eq!(cam.emitted_locally(), 40);
-    until_stats(&s, |st| (st.forwarded_emissions, st.routed_emissions) == (40, 1));
+    until_stats(&s, |st| {
+        (st.forwarded_emissions, st.routed_emissions) == (40, 1)
+    });
 
     // A remote emitter: its emissions go through the service to local subscribers.
     far.create_event("far-ev", Emission::Single).unwrap();
@@ -218,7 +220,9 @@ fn multi_emission_with_local_and_remote_emitters() {
     expect(&r, &["a: from a", "b: from b", "c: from c"]);
     expect(&q, &["a: from a", "b: from b", "c: from c", "r: from r"]);
     assert!(a.try_recv().is_err(), "the creator did not subscribe");
-    until_stats(&s, |st| (st.forwarded_emissions, st.routed_emissions) == (3, 1));
+    until_stats(&s, |st| {
+        (st.forwarded_emissions, st.routed_emissions) == (3, 1)
+    });
     // A remote node that unsubscribes is no longer forwarded to.
     q.unsubscribe("talk").unwrap();
     until_remote(&a, "talk", 1);
@@ -244,14 +248,23 @@ fn contacts_and_signals_between_local_and_remote_nodes() {
     let there = remote(&ep, "there");
     let (tx, rx) = std::sync::mpsc::channel::<Signals>();
     there.on_signal(move |s| tx.send(s).unwrap());
-    here.contact(&NodeId::name("there"), b"to the remote").unwrap();
-    there.contact(&NodeId::name("here"), b"to the local").unwrap();
+    here.contact(&NodeId::name("there"), b"to the remote")
+        .unwrap();
+    there
+        .contact(&NodeId::name("here"), b"to the local")
+        .unwrap();
     match there.recv_timeout(WAIT).unwrap() {
-        Delivery::Direct(d) => assert_eq!((d.from.as_str(), &d.data[..]), ("here", &b"to the remote"[..])),
+        Delivery::Direct(d) => assert_eq!(
+            (d.from.as_str(), &d.data[..]),
+            ("here", &b"to the remote"[..])
+        ),
         d => panic!("{d:?}"),
     }
     match here.recv_timeout(WAIT).unwrap() {
-        Delivery::Direct(d) => assert_eq!((d.from.as_str(), &d.data[..]), ("there", &b"to the local"[..])),
+        Delivery::Direct(d) => assert_eq!(
+            (d.from.as_str(), &d.data[..]),
+            ("there", &b"to the local"[..])
+        ),
         d => panic!("{d:?}"),
     }
     // The remote node has no inbox or doorbell on this machine: the service carries both.
@@ -289,7 +302,9 @@ fn a_remote_node_that_leaves_is_no_longer_forwarded_to_and_takes_its_events() {
     until_remote(&cam, "frame", 0);
     assert_eq!(cam.emit("frame", b"2").unwrap(), 1);
     assert_eq!(event(viewer.recv_timeout(WAIT).unwrap()).data, b"2");
-    until_stats(&s, |st| (st.nodes, st.forwarded_emissions, st.lost) == (2, 1, 0));
+    until_stats(&s, |st| {
+        (st.nodes, st.forwarded_emissions, st.lost) == (2, 1, 0)
+    });
 }
 
 struct Proc {
@@ -360,7 +375,9 @@ fn a_remote_node_killed_is_no_longer_forwarded_to_and_takes_its_events() {
     until_remote(&watcher, "shared", 0);
     assert_eq!(owner.emit("shared", b"2").unwrap(), 1);
     assert_eq!(event(watcher.recv_timeout(WAIT).unwrap()).data, b"2");
-    until_stats(&s, |st| (st.nodes, st.lost, st.forwarded_emissions) == (2, 1, 1));
+    until_stats(&s, |st| {
+        (st.nodes, st.lost, st.forwarded_emissions) == (2, 1, 1)
+    });
     assert_eq!(
         owner.contact(&far.id(), b"x").unwrap_err().code(),
         Some(ErrorCode::UnknownNode)
@@ -405,7 +422,10 @@ fn a_local_emitter_killed_dissolves_its_event_for_the_remote_subscriber() {
     until_stats(&s, |st| (st.lost, st.dissolved) == (1, 1));
     let st = s.stats();
     assert!(st.forwarded_emissions >= 10);
-    assert_eq!(st.routed_emissions, 0, "the victim's emissions were ring writes");
+    assert_eq!(
+        st.routed_emissions, 0,
+        "the victim's emissions were ring writes"
+    );
     // The others go on.
     assert_eq!(owner.emit("shared", b"after").unwrap(), 1);
     loop {

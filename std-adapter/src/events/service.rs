@@ -86,6 +86,11 @@ pub struct ServiceStats {
     /// Hub-less: FORWARDs the service dropped because the emitter no longer might emit
     /// (the event was dissolved, or the emitter unsubscribed, meanwhile).
     pub forwards_refused: u64,
+    /// Messages to nodes the service's socket dropped because the node did not take them
+    /// fast enough (its queue held the ROUTER's `send_hwm` messages, or the socket's byte
+    /// budget was spent): routed and forwarded emissions, notices and replies alike. A
+    /// subscriber on a slow link is not told of these (see "Mixed services").
+    pub dropped: u64,
 }
 
 /// The event service on a thread it owns. Dropping it stops it (as [`stop`](Self::stop)).
@@ -221,8 +226,10 @@ impl State {
     }
 
     fn publish(&self, stats: &Mutex<ServiceStats>) {
+        let sock = self.router.stats();
         let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
         *s = ServiceStats {
+            dropped: sock.dropped_hwm + sock.dropped_budget,
             nodes: self.dir.node_count(),
             events: self.dir.event_count(),
             subscriptions: self.dir.subscription_count(),
