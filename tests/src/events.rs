@@ -1,9 +1,11 @@
 //! The two modes every event-service test runs in, shared by `tests/events.rs` and
-//! `tests/events_procs.rs`.
+//! `tests/events_procs.rs`, and the node processes of the multi-process tests.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use ringwire::events::Service;
+use ringwire::events::{NodeId, Service};
 
 /// Whether the service routes every emission, or keeps the directory only and lets nodes
 /// write events into shared-memory rings (hub-less).
@@ -47,4 +49,45 @@ pub fn service(mode: Mode, tag: &str) -> (Service, String) {
     };
     let ep = s.endpoint();
     (s, ep)
+}
+
+/// A node process (`events_node`, whose path the test passes: `env!("CARGO_BIN_EXE_events_node")`)
+/// with its stdout read line by line; killed and reaped when dropped.
+pub struct Proc {
+    /// The process (stdin piped: closing it makes the `echo` and `idle` roles leave).
+    pub child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+impl Proc {
+    /// Starts `bin` with `args`.
+    pub fn spawn(bin: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Proc { child, out }
+    }
+
+    /// The next line it prints, trimmed.
+    pub fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.out.read_line(&mut l).unwrap();
+        l.trim().to_owned()
+    }
+
+    /// Its node id (its process id).
+    pub fn id(&self) -> NodeId {
+        NodeId::from(self.child.id())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

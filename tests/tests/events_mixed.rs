@@ -6,14 +6,13 @@
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ringwire::events::{
     Delivery, Emission, Emitted, ErrorCode, Node, NodeHandle, NodeId, NodeOptions, Service,
     ServiceOptions, ServiceStats, Signals,
 };
+use ringwire_tests::events::Proc;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -307,41 +306,15 @@ fn a_remote_node_that_leaves_is_no_longer_forwarded_to_and_takes_its_events() {
     });
 }
 
-struct Proc {
-    child: Child,
-    out: BufReader<ChildStdout>,
-}
-
-impl Proc {
-    fn spawn(ep: &str, role: &str, remote: bool) -> Proc {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_events_node"));
-        cmd.args([ep, role]);
-        if remote {
-            cmd.arg("remote");
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let mut p = Proc { child, out };
-        let mut l = String::new();
-        p.out.read_line(&mut l).unwrap();
-        assert_eq!(l.trim(), "ready");
-        p
+/// A node process in `role`, remote or local, once it printed `ready`.
+fn spawn(ep: &str, role: &str, remote: bool) -> Proc {
+    let mut args = vec![ep, role];
+    if remote {
+        args.push("remote");
     }
-
-    fn id(&self) -> NodeId {
-        NodeId::from(self.child.id())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let mut p = Proc::spawn(env!("CARGO_BIN_EXE_events_node"), &args);
+    assert_eq!(p.line(), "ready");
+    p
 }
 
 #[test]
@@ -351,7 +324,7 @@ fn a_remote_node_killed_is_no_longer_forwarded_to_and_takes_its_events() {
     let watcher = local(&ep, "watcher");
     owner.create_event("shared", Emission::Multi).unwrap();
     // The remote process subscribes to "shared" and creates "idle-ev".
-    let mut far = Proc::spawn(&ep, "idle", true);
+    let mut far = spawn(&ep, "idle", true);
     watcher.subscribe_polled("idle-ev").unwrap();
     watcher.subscribe_polled("shared").unwrap();
     assert_eq!(watcher.remote_subscribers("shared"), 1);
@@ -393,7 +366,7 @@ fn a_local_emitter_killed_dissolves_its_event_for_the_remote_subscriber() {
     far.subscribe_polled("shared").unwrap();
     // The victim (local, hub-less) subscribes to "shared" after the remote node: it
     // forwards every emission it writes, from the first.
-    let mut victim = Proc::spawn(&ep, "victim", false);
+    let mut victim = spawn(&ep, "victim", false);
     let victim_id = victim.id();
     far.subscribe_polled("victim-ev").unwrap();
     let mut from_victim = 0;
