@@ -52,7 +52,8 @@ fn event(d: Delivery) -> Emitted {
 }
 
 /// Waits until `n` has heard that `event` has `count` remote subscribers (REMOTE_READERS
-/// reaches a ring writer a moment after the remote node subscribed or went).
+/// reaches a ring writer a moment after a remote node went; before a remote node's
+/// `subscribe` returns when it subscribes).
 fn until_remote(n: &NodeHandle, event: &str, count: u32) {
     let end = Instant::now() + WAIT;
     while n.remote_subscribers(event) != count {
@@ -103,7 +104,8 @@ fn single_emission_from_a_local_and_from_a_remote_emitter() {
     cam.create_event("frame", Emission::Single).unwrap();
     viewer.subscribe_polled("frame").unwrap();
     far.subscribe_polled("frame").unwrap();
-    until_remote(&cam, "frame", 1);
+    // The writer forwards before the remote node's subscribe returns.
+    assert_eq!(cam.remote_subscribers("frame"), 1);
     let big: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
     for i in 0..40u32 {
         if i == 20 {
@@ -193,11 +195,11 @@ fn multi_emission_with_local_and_remote_emitters() {
     r.subscribe_polled("talk").unwrap();
     q.subscribe_polled("talk").unwrap();
     c.subscribe_polled("talk").unwrap();
-    // A writer that subscribes after remote subscribers is told before its subscribe
-    // returns; the others a moment after the remote nodes subscribed.
-    assert_eq!(c.remote_subscribers("talk"), 2);
-    until_remote(&a, "talk", 2);
-    until_remote(&b, "talk", 2);
+    // The writers (a, b) forward before the remote nodes' subscribes return; a writer that
+    // subscribes after them (c) is told before its own subscribe returns.
+    for n in [&a, &b, &c] {
+        assert_eq!(n.remote_subscribers("talk"), 2, "{}", n.id());
+    }
     // Every emitter reaches every subscriber but itself: b, c, r, q (a does not subscribe).
     assert_eq!(a.emit("talk", b"from a").unwrap(), 4);
     assert_eq!(b.emit("talk", b"from b").unwrap(), 3);
@@ -289,7 +291,6 @@ fn a_remote_node_that_leaves_is_no_longer_forwarded_to_and_takes_its_events() {
     viewer.subscribe_polled("frame").unwrap();
     far.create_event("far-ev", Emission::Multi).unwrap();
     viewer.subscribe_polled("far-ev").unwrap();
-    until_remote(&cam, "frame", 1);
     assert_eq!(cam.emit("frame", b"1").unwrap(), 2);
     assert_eq!(event(far.recv_timeout(WAIT).unwrap()).data, b"1");
     assert_eq!(event(viewer.recv_timeout(WAIT).unwrap()).data, b"1");
@@ -328,7 +329,7 @@ fn a_remote_node_killed_is_no_longer_forwarded_to_and_takes_its_events() {
     watcher.subscribe_polled("idle-ev").unwrap();
     watcher.subscribe_polled("shared").unwrap();
     assert_eq!(watcher.remote_subscribers("shared"), 1);
-    until_remote(&owner, "shared", 1);
+    assert_eq!(owner.remote_subscribers("shared"), 1);
     assert_eq!(owner.emit("shared", b"1").unwrap(), 2);
     assert_eq!(
         watcher.recv_timeout(WAIT).unwrap(),

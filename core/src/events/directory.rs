@@ -87,6 +87,14 @@ pub enum Outcome<'d> {
         /// remote.
         recipients: Recipients<'d>,
     },
+    /// A FORWARDING (never answered): tell every recipient (the event's subscribers that
+    /// joined remote) that `from` forwards the event to them from now on.
+    Forwarding {
+        /// The ring writer's node id.
+        from: &'d [u8],
+        /// The event's remote subscribers.
+        recipients: Recipients<'d>,
+    },
     /// Send the data to `to`, naming `from` as the sender.
     Contact {
         /// The target's connection.
@@ -412,22 +420,26 @@ impl<const N: usize, const E: usize, const S: usize> Directory<N, E, S> {
                 self.subs[s].used = false;
                 Ok(Outcome::Unsubscribed)
             }
-            Request::Emit { event, .. } | Request::Forward { event, .. } => {
+            Request::Emit { event, .. }
+            | Request::Forward { event, .. }
+            | Request::Forwarding { event, .. } => {
                 let e = self.event_named(event).ok_or(ErrorCode::UnknownEvent)?;
                 let allowed = self.events[e].creator == me
                     || (self.events[e].emission == Emission::Multi && self.sub_of(e, me).is_some());
                 if !allowed {
                     return Err(ErrorCode::MayNotEmit);
                 }
-                Ok(Outcome::Emit {
-                    from: self.nodes[me].id.as_bytes(),
-                    recipients: Recipients {
-                        subs: self.subs.iter(),
-                        nodes: &self.nodes,
-                        event: e,
-                        skip: me,
-                        remote_only: matches!(req, Request::Forward { .. }),
-                    },
+                let from = self.nodes[me].id.as_bytes();
+                let recipients = Recipients {
+                    subs: self.subs.iter(),
+                    nodes: &self.nodes,
+                    event: e,
+                    skip: me,
+                    remote_only: !matches!(req, Request::Emit { .. }),
+                };
+                Ok(match req {
+                    Request::Forwarding { .. } => Outcome::Forwarding { from, recipients },
+                    _ => Outcome::Emit { from, recipients },
                 })
             }
             Request::Contact { to, .. } => {

@@ -537,6 +537,19 @@ fn remote_nodes_are_served_routed_and_get_the_forwards() {
     assert_eq!(forward(&mut d, R, b"many"), Ok(vec![]));
     assert_eq!(forward(&mut d, C, b"many"), Err(ErrorCode::MayNotEmit));
     assert_eq!(forward(&mut d, A, b"gone"), Err(ErrorCode::UnknownEvent));
+    // FORWARDING: a writer tells the remote subscribers it forwards.
+    let forwarding = Request::Forwarding {
+        event: b"many",
+        generation: 1,
+    };
+    match d.handle(B, &forwarding) {
+        Ok(Outcome::Forwarding { from, recipients }) => {
+            assert_eq!(from, b"b");
+            assert_eq!(recipients.collect::<Vec<_>>(), [R]);
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(d.handle(C, &forwarding).err(), Some(ErrorCode::MayNotEmit));
     // The remote node goes: its event is dissolved, it is no longer counted.
     assert!(d.on_disconnect(R));
     assert_eq!(drain(&mut d), [(b"far".to_vec(), C)]);
@@ -635,17 +648,25 @@ fn service_messages_parse() {
     }
     let rr = header(code::REMOTE_READERS, 0);
     assert_eq!(
-        ServiceMsg::parse(&[&rr, b"ev", &[3, 0, 0, 0]]),
+        ServiceMsg::parse(&[&rr, b"ev", &[3, 0, 0, 0], &[7, 0, 0, 0]]),
         Ok(ServiceMsg::RemoteReaders {
             event: b"ev",
-            count: 3
+            count: 3,
+            generation: 7
         })
     );
     assert_eq!(
-        ServiceMsg::parse(&[&rr, b"ev", &[3]]),
+        ServiceMsg::parse(&[&rr, b"ev", &[3], &[7, 0, 0, 0]]),
         Err(WireError::BadField)
     );
-    assert_eq!(ServiceMsg::parse(&[&rr, b"ev"]), Err(WireError::FrameCount));
+    assert_eq!(
+        ServiceMsg::parse(&[&rr, b"ev", &[3, 0, 0, 0]]),
+        Err(WireError::FrameCount)
+    );
+    assert_eq!(
+        Request::parse(&[&header(code::FORWARDING, 0), b"e", &[1, 0]]),
+        Err((Some(0), WireError::BadField))
+    );
     assert_eq!(
         Request::parse(&[&header(code::JOIN, 1), b"n", &[1, 0]]),
         Err((Some(1), WireError::BadField))
@@ -787,15 +808,33 @@ fn docs_show_the_bytes_we_send() {
         &header(code::REMOTE_READERS, 0)[..],
         b"frame",
         &2u32.to_le_bytes(),
+        &5u32.to_le_bytes(),
     ];
     assert_eq!(
         ServiceMsg::parse(&remote_readers),
         Ok(ServiceMsg::RemoteReaders {
             event: b"frame",
-            count: 2
+            count: 2,
+            generation: 5
         })
     );
+    let forwarding = [
+        &header(code::FORWARDING, 0)[..],
+        b"frame",
+        &5u32.to_le_bytes(),
+    ];
+    assert_eq!(
+        Request::parse(&forwarding),
+        Ok((
+            0,
+            Request::Forwarding {
+                event: b"frame",
+                generation: 5
+            }
+        ))
+    );
     for frames in [
+        &forwarding[..],
         &join_remote[..],
         &forward,
         &remote_readers,

@@ -27,6 +27,7 @@
 //! | 0x08 | node → s. | CONTACT      | target node id, data                            |
 //! | 0x09 | node → s. | SIGNAL       | target node id                                  |
 //! | 0x0A | node → s. | FORWARD      | event id, data (hub-less: an emission already written into the emitter's ring, for the remote subscribers; sequence 0, never answered) |
+//! | 0x0B | node → s. | FORWARDING   | event id, generation (u32 LE, from REMOTE_READERS: the node forwards the event from now on; sequence 0, never answered) |
 //! | 0x81 | s. → node | OK           | count (u32 LE: deliveries made; for JOIN the service instance, see [`super::doorbell`]; else 0) |
 //! | 0x82 | s. → node | ERROR        | code (1 byte, [`ErrorCode`]), message (UTF-8)   |
 //! | 0x83 | s. → node | EVENT        | event id, emitter node id, data                 |
@@ -36,7 +37,10 @@
 //! | 0x87 | s. → node | EMITTER      | event id, emitter node id (hub-less: read its ring) |
 //! | 0x88 | s. → node | EMITTER_GONE | event id, emitter node id (hub-less: stop reading it) |
 //! | 0x89 | s. → node | READER_GONE  | event id, subscriber node id (hub-less: it left or died; recount the ring's readers) |
-//! | 0x8A | s. → node | REMOTE_READERS | event id, count (u32 LE: the event's subscribers that joined remote; hub-less: FORWARD your emissions of it while not 0) |
+//! | 0x8A | s. → node | REMOTE_READERS | event id, count (u32 LE: the event's subscribers that joined remote; hub-less: FORWARD your emissions of it while not 0), generation (u32 LE; when not 0 and the count is not 0, answer FORWARDING with it) |
+//!
+//! To a node that joined remote, EMITTER means "this ring writer forwards the event to you
+//! from now on" (it answered the REMOTE_READERS your SUBSCRIBE caused).
 //!
 //! The OK to a JOIN may carry a second frame, one byte of flags: [`JOIN_HUBLESS`] says the
 //! service is hub-less (events travel in shared-memory rings, see `docs/events.md`). A JOIN
@@ -70,6 +74,7 @@ pub mod code {
     pub const CONTACT: u8 = 0x08;
     pub const SIGNAL: u8 = 0x09;
     pub const FORWARD: u8 = 0x0A;
+    pub const FORWARDING: u8 = 0x0B;
     pub const OK: u8 = 0x81;
     pub const ERROR: u8 = 0x82;
     pub const EVENT: u8 = 0x83;
@@ -261,6 +266,11 @@ pub const fn kind_frame(emission: Emission, creator_subscribes: bool) -> [u8; 2]
     [k, creator_subscribes as u8]
 }
 
+fn u32_frame(frame: &[u8]) -> Result<u32, WireError> {
+    let b: [u8; 4] = frame.try_into().map_err(|_| WireError::BadField)?;
+    Ok(u32::from_le_bytes(b))
+}
+
 fn id(frame: &[u8]) -> Result<&[u8], WireError> {
     if frame.is_empty() || frame.len() > MAX_ID {
         Err(WireError::BadId)
@@ -308,6 +318,11 @@ pub enum Request<'a> {
     Forward {
         event: &'a [u8],
         data: &'a [u8],
+    },
+    /// Sequence 0 and never answered.
+    Forwarding {
+        event: &'a [u8],
+        generation: u32,
     },
 }
 
@@ -368,6 +383,10 @@ impl<'a> Request<'a> {
                 event: id(e)?,
                 data: d,
             },
+            (code::FORWARDING, [e, g]) => Request::Forwarding {
+                event: id(e)?,
+                generation: u32_frame(g)?,
+            },
             (
                 code::JOIN
                 | code::LEAVE
@@ -378,7 +397,8 @@ impl<'a> Request<'a> {
                 | code::EMIT
                 | code::CONTACT
                 | code::SIGNAL
-                | code::FORWARD,
+                | code::FORWARD
+                | code::FORWARDING,
                 _,
             ) => return Err(WireError::FrameCount),
             (c, _) => return Err(WireError::UnknownCommand(c)),
@@ -431,6 +451,7 @@ pub enum ServiceMsg<'a> {
     RemoteReaders {
         event: &'a [u8],
         count: u32,
+        generation: u32,
     },
 }
 
@@ -491,13 +512,11 @@ impl<'a> ServiceMsg<'a> {
                 event: id(e)?,
                 reader: id(n)?,
             },
-            (code::REMOTE_READERS, [e, c]) => {
-                let c: [u8; 4] = (**c).try_into().map_err(|_| WireError::BadField)?;
-                ServiceMsg::RemoteReaders {
-                    event: id(e)?,
-                    count: u32::from_le_bytes(c),
-                }
-            }
+            (code::REMOTE_READERS, [e, c, g]) => ServiceMsg::RemoteReaders {
+                event: id(e)?,
+                count: u32_frame(c)?,
+                generation: u32_frame(g)?,
+            },
             (
                 code::OK
                 | code::ERROR

@@ -42,7 +42,8 @@ impl NodeHandle {
 
     /// Hub-less services: how many subscribers of `event` joined remote
     /// ([`NodeOptions::remote`](super::NodeOptions::remote)), as the service last told this
-    /// node (a moment after they subscribe or go). While it is not 0, each emission this node
+    /// node (before a remote node's `subscribe` returns; a moment after one goes). While it
+    /// is not 0, each emission this node
     /// writes into its ring of `event` is also sent to the service (FORWARD) for them, and
     /// [`emit`](Self::emit) counts them. 0 for an event this node writes no ring of.
     pub fn remote_subscribers(&self, event: &str) -> u32 {

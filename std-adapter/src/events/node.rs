@@ -5,7 +5,7 @@ use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -125,6 +125,10 @@ pub(super) struct Inner {
     /// Hub-less: the events this node writes a ring for that have subscribers that joined
     /// remote, with how many (REMOTE_READERS): each emission is also FORWARDed to the service.
     pub(super) remote_readers: Mutex<HashMap<String, u32>>,
+    /// A remote node subscribing: the ring writers of the event that said they forward it
+    /// to this node (EMITTER), by event, while `subscribe` waits for them.
+    forwarders: Mutex<HashMap<String, BTreeSet<NodeId>>>,
+    forwarders_moved: Condvar,
     /// The service instance from the JOIN reply (names doorbells).
     pub(super) instance: AtomicU32,
     /// Other nodes' doorbells found so far (a node without one is looked for again at each
@@ -231,6 +235,8 @@ impl Node {
             doorbells: opts.shm,
             remote: opts.remote,
             remote_readers: Mutex::new(HashMap::new()),
+            forwarders: Mutex::new(HashMap::new()),
+            forwarders_moved: Condvar::new(),
             inboxes: Mutex::new(HashMap::new()),
             contacted_locally: AtomicU64::new(0),
             instance: AtomicU32::new(0),
@@ -670,9 +676,18 @@ impl NodeHandle {
         // node among its emitters and tells the other subscribers to read the ring).
         let ring = self.new_ring(event);
         lock(&self.inner.emitter_of).remove(event);
+        if self.inner.remote {
+            lock(&self.inner.forwarders).insert(event.to_owned(), BTreeSet::new());
+        }
         let readers = self.with_subscription(event, handler, || {
             self.request(code::SUBSCRIBE, &[event.as_bytes()])
-        })?;
+        });
+        if self.inner.remote {
+            // Hub-less service: `readers` ring writers were asked to forward to this node.
+            let n = *readers.as_ref().unwrap_or(&0) as usize;
+            self.inner.wait_for_forwarders(event, n);
+        }
+        let readers = readers?;
         if lock(&self.inner.emitter_of).remove(event)
             && let Some(mut ring) = ring
         {
@@ -847,7 +862,14 @@ impl Inner {
             ServiceMsg::Emitter { event, emitter } => {
                 let event = String::from_utf8_lossy(event).into_owned();
                 let from = NodeId::from_wire(emitter);
-                if from == self.id {
+                if self.remote {
+                    // A ring writer forwards the event to this (remote) node from now on.
+                    let mut w = lock(&self.forwarders);
+                    if let Some(set) = w.get_mut(&event) {
+                        set.insert(from);
+                        self.forwarders_moved.notify_all();
+                    }
+                } else if from == self.id {
                     lock(&self.emitter_of).insert(event);
                 } else if !lock(&self.reading).contains(&(event.clone(), from.clone()))
                     && let Some(r) =
@@ -857,13 +879,27 @@ impl Inner {
                     self.control(Ctl::Attach(Box::new(r)));
                 }
             }
-            ServiceMsg::RemoteReaders { event, count } => {
-                let event = String::from_utf8_lossy(event).into_owned();
-                let mut m = lock(&self.remote_readers);
-                if count == 0 {
-                    m.remove(&event);
-                } else {
-                    m.insert(event, count);
+            ServiceMsg::RemoteReaders {
+                event,
+                count,
+                generation,
+            } => {
+                let name = String::from_utf8_lossy(event).into_owned();
+                {
+                    let mut m = lock(&self.remote_readers);
+                    if count == 0 {
+                        m.remove(&name);
+                    } else {
+                        m.insert(name, count);
+                    }
+                }
+                // Every emission from here on is forwarded: say so (the remote subscriber
+                // that caused this waits for it).
+                if count > 0 && generation != 0 {
+                    let head = wire::header(code::FORWARDING, 0);
+                    if let Err(e) = self.send(&[&head, event, &generation.to_le_bytes()]) {
+                        log::warn!(target: "ringwire::events", "node {}: FORWARDING: {e}", self.id);
+                    }
                 }
             }
             ServiceMsg::ReaderGone { .. } => {
@@ -973,6 +1009,29 @@ impl Inner {
         });
         if !on_events_thread {
             let _ = rx.recv_timeout(self.timeout);
+        }
+    }
+
+    /// Waits (up to the request timeout) until `n` ring writers of `event` said they forward
+    /// it to this remote node, then stops listening for them.
+    fn wait_for_forwarders(&self, event: &str, n: usize) {
+        let end = std::time::Instant::now() + self.timeout;
+        let mut w = lock(&self.forwarders);
+        loop {
+            let got = w.get(event).map_or(n, BTreeSet::len);
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if got >= n || left.is_zero() || self.stop.load(Ordering::Relaxed) {
+                if got < n {
+                    log::warn!(target: "ringwire::events", "node {}: {got} of {n} ring writers of {event:?} said they forward it", self.id);
+                }
+                w.remove(event);
+                return;
+            }
+            w = self
+                .forwarders_moved
+                .wait_timeout(w, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 

@@ -131,6 +131,7 @@ impl Service {
             next_peer: 1,
             instance: instance(&endpoint),
             hubless: opts.hubless,
+            generations: HashMap::new(),
             stats: ServiceStats::default(),
         };
         let stats2 = stats.clone();
@@ -178,6 +179,9 @@ struct State {
     instance: u32,
     /// Events travel in shm rings; the service sends EMITTER / EMITTER_GONE notices.
     hubless: bool,
+    /// Per event with remote subscribers: the generation of the last REMOTE_READERS sent to
+    /// all its writers; only FORWARDING answers with it tell the remote subscribers.
+    generations: HashMap<Vec<u8>, u32>,
     stats: ServiceStats,
 }
 
@@ -332,18 +336,62 @@ impl State {
 
     /// Tells the ring writers of `event` (or only `to`) how many of its subscribers joined
     /// remote: they FORWARD their emissions for them while it is not 0. Sent at every change
-    /// of that number, and to a node that becomes a writer while it is not 0.
-    fn remote_readers(&mut self, event: &[u8], to: Option<PeerId>) {
+    /// of that number to all writers, with a new generation they answer (FORWARDING) once
+    /// they forward; and with generation 0 (no answer) to a node that becomes a writer while
+    /// it is not 0, which knows before its SUBSCRIBE's OK. Returns the writers asked to answer.
+    fn remote_readers(&mut self, event: &[u8], to: Option<PeerId>) -> u32 {
         let n = self.dir.remote_subscribers(event);
         let mut writers = Vec::new();
-        match to {
-            Some(p) => writers.push(p),
-            None => self.dir.for_each_emitter(event, |_, p| writers.push(p)),
-        }
+        let generation = match to {
+            Some(p) => {
+                writers.push(p);
+                0
+            }
+            None => {
+                self.dir.for_each_emitter(event, |_, p| writers.push(p));
+                let g = self.generations.entry(event.to_vec()).or_insert(0);
+                *g = g.wrapping_add(1).max(1);
+                *g
+            }
+        };
         let head = wire::header(code::REMOTE_READERS, 0);
-        for p in writers {
+        for p in &writers {
             self.stats.delivered += 1;
-            self.send(p, &[&head, event, &n.to_le_bytes()]);
+            self.send(
+                *p,
+                &[&head, event, &n.to_le_bytes(), &generation.to_le_bytes()],
+            );
+        }
+        if generation != 0 && n > 0 {
+            writers.len() as u32
+        } else {
+            0
+        }
+    }
+
+    /// A FORWARDING: `peer` forwards `event` from now on. Answering the last REMOTE_READERS
+    /// sent to all writers, it tells the event's remote subscribers (EMITTER): a remote
+    /// node's SUBSCRIBE waits for one from each writer. An older answer is not passed on (a
+    /// later notice may have stopped the writer forwarding meanwhile).
+    fn forwarding(&mut self, peer: PeerId, event: &[u8], generation: u32) {
+        if self.generations.get(event) != Some(&generation) {
+            return;
+        }
+        let State {
+            router,
+            dir,
+            ids,
+            stats,
+            ..
+        } = self;
+        if let Ok(Outcome::Forwarding { from, recipients }) =
+            dir.handle(peer, &Request::Forwarding { event, generation })
+        {
+            let head = wire::header(code::EMITTER, 0);
+            for p in recipients {
+                stats.delivered += 1;
+                send_to(router, ids, p, &[&head, event, from]);
+            }
         }
     }
 
@@ -351,11 +399,11 @@ impl State {
     /// to read and, for a multi-emission event, tells the other subscribers to read `me`'s
     /// ring (and `me` of the remote subscribers it forwards to). Returns how many were told
     /// to read `me`'s (the subscriber waits for them). A remote `me` reads no ring: the
-    /// writers are told to forward to it instead, and the count is 0.
+    /// writers are told to forward to it instead, and the count is how many (it waits for
+    /// their FORWARDING, passed on as EMITTER).
     fn announce(&mut self, me: PeerId, event: &[u8]) -> u32 {
         if self.dir.is_remote(me) {
-            self.remote_readers(event, None);
-            return 0;
+            return self.remote_readers(event, None);
         }
         let Some(my_id) = self.dir.node_id(me).map(<[u8]>::to_vec) else {
             return 0;
@@ -444,6 +492,10 @@ impl State {
             .drain_dissolved(|e, p| notices.push((e.to_vec(), p)));
         self.stats.dissolved += n as u64;
         let head = wire::header(code::DISSOLVED, 0);
+        if n > 0 {
+            let dir = &self.dir;
+            self.generations.retain(|e, _| dir.event(e).is_some());
+        }
         for (e, p) in notices {
             self.stats.delivered += 1;
             self.send(p, &[&head, &e]);
@@ -471,7 +523,8 @@ impl State {
             | Request::Subscribe { event }
             | Request::Unsubscribe { event }
             | Request::Emit { event, .. }
-            | Request::Forward { event, .. } => event,
+            | Request::Forward { event, .. }
+            | Request::Forwarding { event, .. } => event,
             Request::Contact { to, .. } | Request::Signal { to } => to,
         };
         let data: &[u8] = match req {
@@ -486,9 +539,12 @@ impl State {
             _ => (Vec::new(), Vec::new()),
         };
         let remote = self.dir.is_remote(peer);
-        if let Request::Forward { .. } = req {
-            self.forward(peer, what, data);
-            return;
+        match req {
+            Request::Forward { .. } => return self.forward(peer, what, data),
+            Request::Forwarding { event, generation } => {
+                return self.forwarding(peer, event, generation);
+            }
+            _ => {}
         }
         let unsub_ring = match req {
             Request::Unsubscribe { event } if self.hubless => self
