@@ -410,3 +410,50 @@ fn a_local_emitter_killed_dissolves_its_event_for_the_remote_subscriber() {
         }
     }
 }
+
+/// A remote node's `subscribe` returns only once every ring writer of the event forwards it:
+/// with the writer's process stopped (SIGSTOP) it cannot answer, and `subscribe` waits;
+/// continued, it answers, and its very next emission reaches the remote node.
+#[cfg(unix)]
+#[test]
+fn a_remote_subscribe_returns_once_every_writer_forwards() {
+    use std::io::Write;
+    let (s, ep) = service();
+    let mut writer = spawn(&ep, "writer", false);
+    let opts = NodeOptions {
+        remote: true,
+        shm: false,
+        // Longer than this test runs: only the writer's answer ends the wait.
+        request_timeout: Duration::from_secs(120),
+        ..NodeOptions::default()
+    };
+    let far = Node::connect_with(&ep, NodeId::name("far"), opts).unwrap();
+    let pid = rustix::process::Pid::from_raw(writer.child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    let h = far.handle();
+    let sub = std::thread::spawn(move || h.subscribe_polled("w-ev"));
+    // The SUBSCRIBE is handled (the directory counts it) but cannot return: the writer is
+    // stopped and has not answered.
+    let end = Instant::now() + WAIT;
+    while s.stats().subscriptions != 1 {
+        assert!(Instant::now() < end);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !sub.is_finished(),
+        "subscribe returned before the writer forwards"
+    );
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    sub.join().unwrap().unwrap();
+    let stdin = writer.child.stdin.as_mut().unwrap();
+    writeln!(stdin, "first").unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(
+        writer.line(),
+        "1",
+        "the writer counts the remote subscriber"
+    );
+    let e = event(far.recv_timeout(WAIT).unwrap());
+    assert_eq!((e.from, e.data), (writer.id(), b"first".to_vec()));
+}

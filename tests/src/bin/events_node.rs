@@ -6,6 +6,8 @@
 //! - `echo`: joins as its process id, sends every direct message back to its sender, prints
 //!   `ready`, and leaves when stdin closes; a signal makes it send `signals N` to the node
 //!   named `tester`.
+//! - `writer`: joins as its process id, creates the single-emission event `w-ev`, prints
+//!   `ready`, then emits each line of stdin on `w-ev` and prints how many it reached.
 //! - `idle`: joins as its process id, creates the single-emission event `idle-ev`,
 //!   subscribes to `shared`, prints `ready`, and leaves when stdin closes.
 #![forbid(unsafe_code)]
@@ -52,6 +54,16 @@ fn main() {
             std::io::stdout().flush().unwrap();
             for _ in std::io::stdin().lock().lines() {}
             node.leave().expect("leave");
+        }
+        "writer" => {
+            node.create_event("w-ev", Emission::Single).expect("create");
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            for line in std::io::stdin().lock().lines() {
+                let n = node.emit("w-ev", line.unwrap().as_bytes()).expect("emit");
+                println!("{n}");
+                std::io::stdout().flush().unwrap();
+            }
         }
         "idle" => {
             node.create_event("idle-ev", Emission::Single)
