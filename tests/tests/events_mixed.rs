@@ -358,41 +358,30 @@ fn a_remote_node_killed_is_no_longer_forwarded_to_and_takes_its_events() {
     );
 }
 
+/// Local emitters killed with -9 while a remote node hears them: one in the middle of a flood
+/// of forwarded emissions (the others go on), one whose event the remote node subscribed
+/// (it gets DISSOLVED after the emissions).
 #[test]
 fn a_local_emitter_killed_dissolves_its_event_for_the_remote_subscriber() {
+    use std::io::Write;
     let (s, ep) = service();
     let owner = local(&ep, "owner");
     owner.create_event("shared", Emission::Multi).unwrap();
     let far = remote(&ep, "far");
     far.subscribe_polled("shared").unwrap();
     // The victim (local, hub-less) subscribes to "shared" after the remote node: it
-    // forwards every emission it writes, from the first.
+    // forwards every emission it writes, from the first, and writes them in a loop.
     let mut victim = spawn(&ep, "victim", false);
     let victim_id = victim.id();
-    far.subscribe_polled("victim-ev").unwrap();
-    let mut from_victim = 0;
-    while from_victim < 10 {
+    for _ in 0..10 {
         let e = event(far.recv_timeout(WAIT).unwrap());
         assert_eq!(
             (e.event.as_str(), e.from.clone(), &e.data[..]),
             ("shared", victim_id.clone(), &b"from the victim"[..])
         );
-        from_victim += 1;
     }
     victim.child.kill().unwrap();
     victim.child.wait().unwrap();
-    // Whatever was in flight, then DISSOLVED.
-    loop {
-        match far.recv_timeout(WAIT).unwrap() {
-            Delivery::Event(e) => assert_eq!(e.from, victim_id),
-            Delivery::Dissolved(ev) => {
-                assert_eq!(ev, "victim-ev");
-                break;
-            }
-            d => panic!("{d:?}"),
-        }
-    }
-    assert_eq!(far.subscriptions(), ["shared"]);
     until_stats(&s, |st| (st.lost, st.dissolved) == (1, 1));
     let st = s.stats();
     assert!(st.forwarded_emissions >= 10);
@@ -400,7 +389,7 @@ fn a_local_emitter_killed_dissolves_its_event_for_the_remote_subscriber() {
         st.routed_emissions, 0,
         "the victim's emissions were ring writes"
     );
-    // The others go on.
+    // The others go on: after what was in flight from the victim, the owner's emission.
     assert_eq!(owner.emit("shared", b"after").unwrap(), 1);
     loop {
         let e = event(far.recv_timeout(WAIT).unwrap());
@@ -409,6 +398,30 @@ fn a_local_emitter_killed_dissolves_its_event_for_the_remote_subscriber() {
             break;
         }
     }
+    // A writer whose event the remote node subscribed: its emissions, then DISSOLVED.
+    let mut writer = spawn(&ep, "writer", false);
+    far.subscribe_polled("w-ev").unwrap();
+    let stdin = writer.child.stdin.as_mut().unwrap();
+    for line in ["one", "two", "three"] {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    stdin.flush().unwrap();
+    for line in ["one", "two", "three"] {
+        assert_eq!(writer.line(), "1");
+        let e = event(far.recv_timeout(WAIT).unwrap());
+        assert_eq!(
+            (e.from.clone(), &e.data[..]),
+            (writer.id(), line.as_bytes())
+        );
+    }
+    writer.child.kill().unwrap();
+    writer.child.wait().unwrap();
+    assert_eq!(
+        far.recv_timeout(WAIT).unwrap(),
+        Delivery::Dissolved("w-ev".into())
+    );
+    assert_eq!(far.subscriptions(), ["shared"]);
+    until_stats(&s, |st| (st.lost, st.dissolved) == (2, 2));
 }
 
 /// A remote node's `subscribe` returns only once every ring writer of the event forwards it:
