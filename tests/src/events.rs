@@ -4,8 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
-use ringwire::events::{NodeId, Service};
+use ringwire::events::{NodeId, Service, ServiceStats};
 
 /// Whether the service routes every emission, or keeps the directory only and lets nodes
 /// write events into shared-memory rings (hub-less).
@@ -49,6 +50,20 @@ pub fn service(mode: Mode, tag: &str) -> (Service, String) {
     };
     let ep = s.endpoint();
     (s, ep)
+}
+
+/// Waits (bounded by 30 s, never timed) until the service's stats satisfy `f` (they are
+/// published after each message the service handles, a moment after its sends).
+pub fn stats_until(s: &Service, f: impl Fn(&ServiceStats) -> bool) -> ServiceStats {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = s.stats();
+        if f(&st) {
+            return st;
+        }
+        assert!(Instant::now() < end, "stats never got there: {st:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// A node process (`events_node`, whose path the test passes: `env!("CARGO_BIN_EXE_events_node")`)

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use ringwire::events::{
     Delivery, Emission, Emitted, ErrorCode, Node, NodeHandle, NodeId, NodeOptions, Service,
-    ServiceOptions, ServiceStats, Signals,
+    ServiceOptions, Signals,
 };
-use ringwire_tests::events::Proc;
+use ringwire_tests::events::{Proc, stats_until};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -80,16 +80,6 @@ fn drain(n: &Node, settle: Duration) -> BTreeSet<String> {
     got
 }
 
-/// Waits until the service's published counters satisfy `ok` (they are published after
-/// each message it handles, a moment after its sends).
-fn until_stats(s: &Service, ok: impl Fn(&ServiceStats) -> bool) {
-    let end = Instant::now() + WAIT;
-    while !ok(&s.stats()) {
-        assert!(Instant::now() < end, "{:?}", s.stats());
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -140,7 +130,7 @@ fn single_emission_from_a_local_and_from_a_remote_emitter() {
     assert!(got_big);
     assert_eq!(small, (0..40).collect::<Vec<_>>(), "ring order holds");
     assert_eq!(cam.emitted_locally(), 40);
-    until_stats(&s, |st| {
+    stats_until(&s, |st| {
         (st.forwarded_emissions, st.routed_emissions) == (40, 1)
     });
 
@@ -158,7 +148,7 @@ fn single_emission_from_a_local_and_from_a_remote_emitter() {
             assert_eq!(e.data, i.to_le_bytes());
         }
     }
-    until_stats(&s, |st| st.routed_emissions == 11);
+    stats_until(&s, |st| st.routed_emissions == 11);
     // Only the creator emits, wherever it is.
     let e = viewer.emit("far-ev", b"x").unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::MayNotEmit));
@@ -221,7 +211,7 @@ fn multi_emission_with_local_and_remote_emitters() {
     expect(&r, &["a: from a", "b: from b", "c: from c"]);
     expect(&q, &["a: from a", "b: from b", "c: from c", "r: from r"]);
     assert!(a.try_recv().is_err(), "the creator did not subscribe");
-    until_stats(&s, |st| {
+    stats_until(&s, |st| {
         (st.forwarded_emissions, st.routed_emissions) == (3, 1)
     });
     // A remote node that unsubscribes is no longer forwarded to.
@@ -239,7 +229,7 @@ fn multi_emission_with_local_and_remote_emitters() {
         b.emit("talk", b"x").unwrap_err().code(),
         Some(ErrorCode::MayNotEmit)
     );
-    until_stats(&s, |st| st.forwarded_emissions == 4);
+    stats_until(&s, |st| st.forwarded_emissions == 4);
 }
 
 #[test]
@@ -302,7 +292,7 @@ fn a_remote_node_that_leaves_is_no_longer_forwarded_to_and_takes_its_events() {
     until_remote(&cam, "frame", 0);
     assert_eq!(cam.emit("frame", b"2").unwrap(), 1);
     assert_eq!(event(viewer.recv_timeout(WAIT).unwrap()).data, b"2");
-    until_stats(&s, |st| {
+    stats_until(&s, |st| {
         (st.nodes, st.forwarded_emissions, st.lost) == (2, 1, 0)
     });
 }
@@ -349,7 +339,7 @@ fn a_remote_node_killed_is_no_longer_forwarded_to_and_takes_its_events() {
     until_remote(&watcher, "shared", 0);
     assert_eq!(owner.emit("shared", b"2").unwrap(), 1);
     assert_eq!(event(watcher.recv_timeout(WAIT).unwrap()).data, b"2");
-    until_stats(&s, |st| {
+    stats_until(&s, |st| {
         (st.nodes, st.lost, st.forwarded_emissions) == (2, 1, 1)
     });
     assert_eq!(
@@ -382,7 +372,7 @@ fn a_local_emitter_killed_dissolves_its_event_for_the_remote_subscriber() {
     }
     victim.child.kill().unwrap();
     victim.child.wait().unwrap();
-    until_stats(&s, |st| (st.lost, st.dissolved) == (1, 1));
+    stats_until(&s, |st| (st.lost, st.dissolved) == (1, 1));
     let st = s.stats();
     assert!(st.forwarded_emissions >= 10);
     assert_eq!(
@@ -421,7 +411,7 @@ fn a_local_emitter_killed_dissolves_its_event_for_the_remote_subscriber() {
         Delivery::Dissolved("w-ev".into())
     );
     assert_eq!(far.subscriptions(), ["shared"]);
-    until_stats(&s, |st| (st.lost, st.dissolved) == (2, 2));
+    stats_until(&s, |st| (st.lost, st.dissolved) == (2, 2));
 }
 
 /// A remote node's `subscribe` returns only once every ring writer of the event forwards it:
