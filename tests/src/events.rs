@@ -71,7 +71,8 @@ pub fn stats_until(s: &Service, f: impl Fn(&ServiceStats) -> bool) -> ServiceSta
 pub struct Proc {
     /// The process (stdin piped: closing it makes the `echo` and `idle` roles leave).
     pub child: Child,
-    out: BufReader<ChildStdout>,
+    /// Its stdout, until [`take_lines`](Self::take_lines).
+    out: Option<BufReader<ChildStdout>>,
 }
 
 impl Proc {
@@ -83,15 +84,29 @@ impl Proc {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
+        let out = Some(BufReader::new(child.stdout.take().unwrap()));
         Proc { child, out }
     }
 
     /// The next line it prints, trimmed.
     pub fn line(&mut self) -> String {
         let mut l = String::new();
-        self.out.read_line(&mut l).unwrap();
+        let out = self.out.as_mut().expect("stdout handed over");
+        out.read_line(&mut l).unwrap();
         l.trim().to_owned()
+    }
+
+    /// Hands its stdout over: a function giving the next line (trimmed), `None` at the end
+    /// (to read it on another thread).
+    pub fn take_lines(&mut self) -> impl FnMut() -> Option<String> + Send + 'static {
+        let mut out = self.out.take().expect("stdout handed over");
+        move || {
+            let mut l = String::new();
+            match out.read_line(&mut l) {
+                Ok(0) | Err(_) => None,
+                Ok(_) => Some(l.trim().to_owned()),
+            }
+        }
     }
 
     /// Its node id (its process id).

@@ -460,3 +460,86 @@ fn a_remote_subscribe_returns_once_every_writer_forwards() {
     let e = event(far.recv_timeout(WAIT).unwrap());
     assert_eq!((e.from, e.data), (writer.id(), b"first".to_vec()));
 }
+
+/// A remote subscriber whose link does not keep up (its process stopped): the service's queue
+/// to it fills and drops the excess, counted in `ServiceStats::dropped`; what the subscriber
+/// receives is in order, and received plus dropped is every emission.
+#[cfg(unix)]
+#[test]
+fn a_remote_subscriber_on_a_slow_link_loses_what_the_service_drops_and_it_is_counted() {
+    let opts = ServiceOptions {
+        hubless: true,
+        // The stopped process must not be dropped for missing heartbeats.
+        heartbeat_timeout: Duration::from_secs(300),
+        ..ServiceOptions::default()
+    };
+    let s = Service::bind_with("tcp://127.0.0.1:0", opts).unwrap();
+    let ep = s.endpoint();
+    let cam = local(&ep, "cam");
+    cam.create_event("flood", Emission::Single).unwrap();
+    let mut tally = spawn(&ep, "tally", true);
+    assert_eq!(cam.remote_subscribers("flood"), 1);
+    let pid = rustix::process::Pid::from_raw(tally.child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    // Emit until the service has dropped some (the socket buffers fill first; large
+    // emissions, that still fit a ring slot, fill them sooner).
+    let mut sent = 0u64;
+    let emit = |n: u64, tail: &[u8]| {
+        let mut data = n.to_le_bytes().to_vec();
+        data.extend_from_slice(&[0; 3900]);
+        data.extend_from_slice(tail);
+        assert_eq!(cam.emit("flood", &data).unwrap(), 1);
+    };
+    while s.stats().dropped == 0 {
+        assert!(sent < 20_000_000, "nothing dropped after {sent} emissions");
+        for _ in 0..100 {
+            emit(sent, b"");
+            sent += 1;
+        }
+    }
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    // Markers until one arrives: everything queued before it has been delivered.
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let mut out = tally.take_lines();
+    std::thread::spawn(move || {
+        while let Some(l) = out() {
+            if lines_tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let end = Instant::now() + WAIT;
+    loop {
+        emit(sent, b"marker");
+        sent += 1;
+        if let Ok(l) = lines.recv_timeout(Duration::from_millis(50)) {
+            assert!(l.starts_with("marker "), "{l}");
+            break;
+        }
+        assert!(Instant::now() < end, "no marker arrived");
+    }
+    cam.dissolve_event("flood").unwrap();
+    let got: u64 = loop {
+        let l = lines.recv_timeout(WAIT).unwrap();
+        if let Some(n) = l.strip_prefix("got ") {
+            break n.parse().unwrap();
+        }
+        assert!(l.starts_with("marker "), "{l}");
+    };
+    assert!(
+        tally.child.wait().unwrap().success(),
+        "the tally saw them in order"
+    );
+    let dropped = s.stats().dropped;
+    assert!(dropped > 0 && got > 0);
+    assert_eq!(
+        s.stats().forwarded_emissions,
+        sent,
+        "every one was forwarded"
+    );
+    assert_eq!(
+        got + dropped,
+        sent,
+        "received plus dropped is every emission"
+    );
+}

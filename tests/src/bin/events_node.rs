@@ -8,13 +8,17 @@
 //!   named `tester`.
 //! - `writer`: joins as its process id, creates the single-emission event `w-ev`, prints
 //!   `ready`, then emits each line of stdin on `w-ev` and prints how many it reached.
+//! - `tally`: joins as its process id, subscribes (polled) to `flood`, prints `ready`, then
+//!   takes emissions (an 8-byte little-endian number first): it checks they only grow,
+//!   prints `marker N` for each one whose data ends with `marker`, and when `flood` is
+//!   dissolved prints `got N` (emissions received) and exits.
 //! - `idle`: joins as its process id, creates the single-emission event `idle-ev`,
 //!   subscribes to `shared`, prints `ready`, and leaves when stdin closes.
 #![forbid(unsafe_code)]
 
 use std::io::{BufRead, Write};
 
-use ringwire::events::{Emission, Node, NodeId, NodeOptions};
+use ringwire::events::{Delivery, Emission, Node, NodeId, NodeOptions};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -64,6 +68,29 @@ fn main() {
                 println!("{n}");
                 std::io::stdout().flush().unwrap();
             }
+        }
+        "tally" => {
+            node.subscribe_polled("flood").expect("subscribe");
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            let (mut got, mut last) = (0u64, None::<u64>);
+            loop {
+                match node.recv_timeout(std::time::Duration::from_secs(120)) {
+                    Ok(Delivery::Event(e)) => {
+                        let n = u64::from_le_bytes(e.data[..8].try_into().expect("8 bytes"));
+                        assert!(last.is_none_or(|l| n > l), "{n} after {last:?}");
+                        last = Some(n);
+                        got += 1;
+                        if e.data.ends_with(b"marker") {
+                            println!("marker {n}");
+                            std::io::stdout().flush().unwrap();
+                        }
+                    }
+                    Ok(Delivery::Dissolved(_)) => break,
+                    other => panic!("{other:?}"),
+                }
+            }
+            println!("got {got}");
         }
         "idle" => {
             node.create_event("idle-ev", Emission::Single)
