@@ -369,32 +369,6 @@ impl State {
         }
     }
 
-    /// A FORWARDING: `peer` forwards `event` from now on. Answering the last REMOTE_READERS
-    /// sent to all writers, it tells the event's remote subscribers (EMITTER): a remote
-    /// node's SUBSCRIBE waits for one from each writer. An older answer is not passed on (a
-    /// later notice may have stopped the writer forwarding meanwhile).
-    fn forwarding(&mut self, peer: PeerId, event: &[u8], generation: u32) {
-        if self.generations.get(event) != Some(&generation) {
-            return;
-        }
-        let State {
-            router,
-            dir,
-            ids,
-            stats,
-            ..
-        } = self;
-        if let Ok(Outcome::Forwarding { from, recipients }) =
-            dir.handle(peer, &Request::Forwarding { event, generation })
-        {
-            let head = wire::header(code::EMITTER, 0);
-            for p in recipients {
-                stats.delivered += 1;
-                send_to(router, ids, p, &[&head, event, from]);
-            }
-        }
-    }
-
     /// Hub-less SUBSCRIBE of `me` to `event`, accepted: tells `me` every emitter whose ring
     /// to read and, for a multi-emission event, tells the other subscribers to read `me`'s
     /// ring (and `me` of the remote subscribers it forwards to). Returns how many were told
@@ -436,9 +410,18 @@ impl State {
         readers.len() as u32
     }
 
-    /// A FORWARD: an emission `peer` wrote into its ring, for the event's remote
-    /// subscribers. Never answered; dropped (and counted) when `peer` may not emit it now.
-    fn forward(&mut self, peer: PeerId, event: &[u8], data: &[u8]) {
+    /// A FORWARD or FORWARDING from `peer` (never answered), passed on to the event's
+    /// remote subscribers. FORWARD: an emission `peer` wrote into its ring (EVENT); dropped
+    /// and counted when `peer` may not emit it now. FORWARDING: `peer` forwards the event
+    /// from now on (EMITTER: a remote node's SUBSCRIBE waits for one from each writer); only
+    /// an answer to the last REMOTE_READERS sent to all writers is passed on (a later notice
+    /// may have stopped the writer forwarding meanwhile).
+    fn pass_on(&mut self, peer: PeerId, req: &Request<'_>) {
+        if let Request::Forwarding { event, generation } = *req
+            && self.generations.get(event) != Some(&generation)
+        {
+            return;
+        }
         let State {
             router,
             dir,
@@ -446,8 +429,11 @@ impl State {
             stats,
             ..
         } = self;
-        match dir.handle(peer, &Request::Forward { event, data }) {
+        match dir.handle(peer, req) {
             Ok(Outcome::Emit { from, recipients }) => {
+                let Request::Forward { event, data } = *req else {
+                    return;
+                };
                 stats.forwarded_emissions += 1;
                 let head = wire::header(code::EVENT, 0);
                 for p in recipients {
@@ -455,10 +441,22 @@ impl State {
                     send_to(router, ids, p, &[&head, event, from, data]);
                 }
             }
+            Ok(Outcome::Forwarding { from, recipients }) => {
+                let Request::Forwarding { event, .. } = *req else {
+                    return;
+                };
+                let head = wire::header(code::EMITTER, 0);
+                for p in recipients {
+                    stats.delivered += 1;
+                    send_to(router, ids, p, &[&head, event, from]);
+                }
+            }
             Ok(_) => {}
             Err(c) => {
-                stats.forwards_refused += 1;
-                log::debug!(target: "ringwire::events", "forward of {:?} dropped: {c}", String::from_utf8_lossy(event));
+                if let Request::Forward { event, .. } = *req {
+                    stats.forwards_refused += 1;
+                    log::debug!(target: "ringwire::events", "forward of {:?} dropped: {c}", String::from_utf8_lossy(event));
+                }
             }
         }
     }
@@ -539,12 +537,8 @@ impl State {
             _ => (Vec::new(), Vec::new()),
         };
         let remote = self.dir.is_remote(peer);
-        match req {
-            Request::Forward { .. } => return self.forward(peer, what, data),
-            Request::Forwarding { event, generation } => {
-                return self.forwarding(peer, event, generation);
-            }
-            _ => {}
+        if let Request::Forward { .. } | Request::Forwarding { .. } = req {
+            return self.pass_on(peer, &req);
         }
         let unsub_ring = match req {
             Request::Unsubscribe { event } if self.hubless => self
