@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use ringwire::events::{
     Delivery, Direct, Emission, Emitted, Error, ErrorCode, Node, NodeId, NodeOptions, Service,
-    ServiceOptions, ServiceStats, Signals,
+    ServiceOptions, Signals,
 };
 use ringwire_tests::both_modes;
-use ringwire_tests::events::Mode;
+use ringwire_tests::events::{Mode, stats_until};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -57,19 +57,6 @@ fn refused<T: std::fmt::Debug>(r: Result<T, Error>) -> ErrorCode {
     match r {
         Err(e) => e.code().unwrap_or_else(|| panic!("not refused: {e}")),
         Ok(v) => panic!("accepted: {v:?}"),
-    }
-}
-
-/// Waits (bounded, never timed) until the service's stats satisfy `f`.
-fn stats_until(s: &Service, f: impl Fn(&ServiceStats) -> bool) -> ServiceStats {
-    let end = Instant::now() + WAIT;
-    loop {
-        let st = s.stats();
-        if f(&st) {
-            return st;
-        }
-        assert!(Instant::now() < end, "stats never got there: {st:?}");
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

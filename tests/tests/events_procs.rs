@@ -2,49 +2,16 @@
 //! `kill -9` of a node in the middle of emitting (the others go on, the directory forgets it).
 #![forbid(unsafe_code)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ringwire::events::{Delivery, Emission, ErrorCode, Node, NodeId, Service, ServiceOptions};
 use ringwire_tests::both_modes;
-use ringwire_tests::events::Mode;
+use ringwire_tests::events::{Mode, Proc};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-struct Proc {
-    child: Child,
-    out: BufReader<ChildStdout>,
-}
-
-impl Proc {
-    fn spawn(ep: &str, role: &str) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_events_node"))
-            .args([ep, role])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        Proc { child, out }
-    }
-
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.out.read_line(&mut l).unwrap();
-        l.trim().to_owned()
-    }
-
-    fn id(&self) -> NodeId {
-        NodeId::from(self.child.id())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn spawn(ep: &str, role: &str) -> Proc {
+    Proc::spawn(env!("CARGO_BIN_EXE_events_node"), &[ep, role])
 }
 
 both_modes!(
@@ -58,7 +25,7 @@ fn service(mode: Mode) -> (Service, String) {
 
 fn another_process_is_contacted_by_its_process_id(mode: Mode) {
     let (s, ep) = service(mode);
-    let mut echo = Proc::spawn(&ep, "echo");
+    let mut echo = spawn(&ep, "echo");
     assert_eq!(echo.line(), "ready");
     let me = Node::connect(&ep, NodeId::name("tester")).unwrap();
     me.contact(&echo.id(), b"hello").unwrap();
@@ -94,7 +61,7 @@ fn a_node_killed_mid_emit_is_forgotten_and_the_others_go_on(mode: Mode) {
     owner.create_event("shared", Emission::Multi).unwrap();
     let watcher = Node::connect(&ep, NodeId::name("watcher")).unwrap();
     watcher.subscribe_polled("shared").unwrap();
-    let mut victim = Proc::spawn(&ep, "victim");
+    let mut victim = spawn(&ep, "victim");
     assert_eq!(victim.line(), "ready");
     watcher.subscribe_polled("victim-ev").unwrap();
     // The victim is emitting: wait for some of it to arrive, then kill it.
@@ -181,7 +148,7 @@ fn a_frozen_node_is_dropped_by_the_heartbeat() {
     };
     let s = Service::bind_with("tcp://127.0.0.1:0", opts).unwrap();
     let ep = s.endpoint();
-    let mut frozen = Proc::spawn(&ep, "echo");
+    let mut frozen = spawn(&ep, "echo");
     assert_eq!(frozen.line(), "ready");
     let me = Node::connect(&ep, NodeId::name("tester")).unwrap();
     let pid = rustix::process::Pid::from_raw(frozen.child.id() as i32).unwrap();

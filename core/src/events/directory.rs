@@ -34,6 +34,8 @@ impl Id {
 struct Node {
     peer: Option<PeerId>,
     id: Id,
+    /// Joined with [`JOIN_REMOTE`](super::wire::JOIN_REMOTE): reads and writes no ring.
+    remote: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -76,11 +78,21 @@ pub enum Outcome<'d> {
     Subscribed,
     /// The node is unsubscribed.
     Unsubscribed,
-    /// Send the event to every recipient, naming `from` as the emitter.
+    /// Send the event to every recipient, naming `from` as the emitter (an EMIT; a FORWARD
+    /// too, which the service does not answer).
     Emit {
         /// The emitter's node id.
         from: &'d [u8],
-        /// Every subscriber except the emitter.
+        /// Every subscriber except the emitter; for a FORWARD, only the ones that joined
+        /// remote.
+        recipients: Recipients<'d>,
+    },
+    /// A FORWARDING (never answered): tell every recipient (the event's subscribers that
+    /// joined remote) that `from` forwards the event to them from now on.
+    Forwarding {
+        /// The ring writer's node id.
+        from: &'d [u8],
+        /// The event's remote subscribers.
         recipients: Recipients<'d>,
     },
     /// Send the data to `to`, naming `from` as the sender.
@@ -107,6 +119,8 @@ pub struct Recipients<'d> {
     nodes: &'d [Node],
     event: usize,
     skip: usize,
+    /// Only the nodes that joined remote (a FORWARD).
+    remote_only: bool,
 }
 
 impl core::fmt::Debug for Sub {
@@ -129,6 +143,7 @@ impl Iterator for Recipients<'_> {
             if s.used
                 && s.event == self.event
                 && s.node != self.skip
+                && (!self.remote_only || self.nodes[s.node].remote)
                 && let Some(p) = self.nodes[s.node].peer
             {
                 return Some(p);
@@ -162,6 +177,7 @@ impl<const N: usize, const E: usize, const S: usize> Directory<N, E, S> {
             nodes: [Node {
                 peer: None,
                 id: Id::EMPTY,
+                remote: false,
             }; N],
             events: [Event {
                 state: EventState::Free,
@@ -246,22 +262,24 @@ impl<const N: usize, const E: usize, const S: usize> Directory<N, E, S> {
         self.event_named(id).map(|e| self.events[e].emission)
     }
 
-    /// Calls `f(node id, connection)` for every node that may emit event `id` (hub-less
-    /// services tell subscribers whose rings to read): the creator, and for a multi-emission
-    /// event every subscriber. Nothing for an unknown event.
+    /// Calls `f(node id, connection)` for every node that may emit event `id` into a ring
+    /// (hub-less services tell subscribers whose rings to read): the creator, and for a
+    /// multi-emission event every subscriber, leaving out the nodes that joined remote (they
+    /// emit through the service). Nothing for an unknown event.
     pub fn for_each_emitter(&self, id: &[u8], mut f: impl FnMut(&[u8], PeerId)) {
         let Some(e) = self.event_named(id) else {
             return;
         };
         let ev = &self.events[e];
         let creator = &self.nodes[ev.creator];
-        if let Some(p) = creator.peer {
+        if let (Some(p), false) = (creator.peer, creator.remote) {
             f(creator.id.as_bytes(), p);
         }
         if ev.emission == Emission::Multi {
             for s in self.subs.iter().filter(|s| s.used && s.event == e) {
                 let n = &self.nodes[s.node];
                 if s.node != ev.creator
+                    && !n.remote
                     && let Some(p) = n.peer
                 {
                     f(n.id.as_bytes(), p);
@@ -270,27 +288,54 @@ impl<const N: usize, const E: usize, const S: usize> Directory<N, E, S> {
         }
     }
 
-    /// Calls `f(node id, connection)` for every subscriber of event `id`.
+    /// Calls `f(node id, connection)` for every subscriber of event `id` that reads rings:
+    /// the nodes that joined remote are left out (see
+    /// [`remote_subscribers`](Self::remote_subscribers)).
     pub fn for_each_subscriber(&self, id: &[u8], mut f: impl FnMut(&[u8], PeerId)) {
         let Some(e) = self.event_named(id) else {
             return;
         };
         for s in self.subs.iter().filter(|s| s.used && s.event == e) {
             let n = &self.nodes[s.node];
-            if let Some(p) = n.peer {
+            if !n.remote
+                && let Some(p) = n.peer
+            {
                 f(n.id.as_bytes(), p);
             }
         }
+    }
+
+    /// How many subscribers of event `id` joined remote (with
+    /// [`JOIN_REMOTE`](super::wire::JOIN_REMOTE)): a hub-less service tells the event's ring
+    /// writers, who then FORWARD their emissions for them. 0 for an unknown event.
+    pub fn remote_subscribers(&self, id: &[u8]) -> u32 {
+        let Some(e) = self.event_named(id) else {
+            return 0;
+        };
+        self.subs
+            .iter()
+            .filter(|s| s.used && s.event == e && self.nodes[s.node].remote)
+            .filter(|s| self.nodes[s.node].peer.is_some())
+            .count() as u32
+    }
+
+    /// Whether `peer` joined remote (it cannot map the service's shared memory).
+    pub fn is_remote(&self, peer: PeerId) -> bool {
+        self.node_of(peer).is_some_and(|n| self.nodes[n].remote)
     }
 
     /// Calls `f(event id, created)` for every event node `peer` may emit: the live events it
     /// created (`created`), and the multi-emission events it subscribed to without creating
     /// them. A hub-less service uses it to unlink a lost node's rings and tell the readers of
     /// the multi-emission ones.
+    /// Nothing for a node that joined remote.
     pub fn for_each_ring_of(&self, peer: PeerId, mut f: impl FnMut(&[u8], bool)) {
         let Some(me) = self.node_of(peer) else {
             return;
         };
+        if self.nodes[me].remote {
+            return;
+        }
         for ev in self.events.iter() {
             if ev.state == EventState::Live && ev.creator == me {
                 f(ev.id.as_bytes(), true);
@@ -319,8 +364,8 @@ impl<const N: usize, const E: usize, const S: usize> Directory<N, E, S> {
 
     /// Applies one request from `peer`.
     pub fn handle(&mut self, peer: PeerId, req: &Request<'_>) -> Result<Outcome<'_>, ErrorCode> {
-        if let Request::Join { node } = *req {
-            return self.join(peer, node).map(|()| Outcome::Joined);
+        if let Request::Join { node, remote } = *req {
+            return self.join(peer, node, remote).map(|()| Outcome::Joined);
         }
         let me = self.node_of(peer).ok_or(ErrorCode::NotJoined)?;
         match *req {
@@ -375,21 +420,26 @@ impl<const N: usize, const E: usize, const S: usize> Directory<N, E, S> {
                 self.subs[s].used = false;
                 Ok(Outcome::Unsubscribed)
             }
-            Request::Emit { event, .. } => {
+            Request::Emit { event, .. }
+            | Request::Forward { event, .. }
+            | Request::Forwarding { event, .. } => {
                 let e = self.event_named(event).ok_or(ErrorCode::UnknownEvent)?;
                 let allowed = self.events[e].creator == me
                     || (self.events[e].emission == Emission::Multi && self.sub_of(e, me).is_some());
                 if !allowed {
                     return Err(ErrorCode::MayNotEmit);
                 }
-                Ok(Outcome::Emit {
-                    from: self.nodes[me].id.as_bytes(),
-                    recipients: Recipients {
-                        subs: self.subs.iter(),
-                        nodes: &self.nodes,
-                        event: e,
-                        skip: me,
-                    },
+                let from = self.nodes[me].id.as_bytes();
+                let recipients = Recipients {
+                    subs: self.subs.iter(),
+                    nodes: &self.nodes,
+                    event: e,
+                    skip: me,
+                    remote_only: !matches!(req, Request::Emit { .. }),
+                };
+                Ok(match req {
+                    Request::Forwarding { .. } => Outcome::Forwarding { from, recipients },
+                    _ => Outcome::Emit { from, recipients },
                 })
             }
             Request::Contact { to, .. } => {
@@ -411,7 +461,7 @@ impl<const N: usize, const E: usize, const S: usize> Directory<N, E, S> {
         }
     }
 
-    fn join(&mut self, peer: PeerId, node: &[u8]) -> Result<(), ErrorCode> {
+    fn join(&mut self, peer: PeerId, node: &[u8], remote: bool) -> Result<(), ErrorCode> {
         if self.node_of(peer).is_some() {
             return Err(ErrorCode::AlreadyJoined);
         }
@@ -426,6 +476,7 @@ impl<const N: usize, const E: usize, const S: usize> Directory<N, E, S> {
         self.nodes[free] = Node {
             peer: Some(peer),
             id: Id::new(node),
+            remote,
         };
         Ok(())
     }

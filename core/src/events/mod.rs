@@ -29,8 +29,8 @@
 //!
 //! let mut d: Directory<8, 8, 32> = Directory::new();
 //! let (a, b) = (PeerId(1), PeerId(2));
-//! d.handle(a, &Request::Join { node: b"1234" }).unwrap();
-//! d.handle(b, &Request::Join { node: b"camera" }).unwrap();
+//! d.handle(a, &Request::Join { node: b"1234", remote: false }).unwrap();
+//! d.handle(b, &Request::Join { node: b"camera", remote: false }).unwrap();
 //! let create = Request::CreateEvent { event: b"frame", emission: Emission::Single, creator_subscribes: false };
 //! d.handle(b, &create).unwrap();
 //! d.handle(a, &Request::Subscribe { event: b"frame" }).unwrap();

@@ -14,7 +14,13 @@ fn joined() -> Dir {
     let mut d = Dir::new();
     for (p, id) in [(A, &b"a"[..]), (B, b"b"), (C, b"c")] {
         assert!(matches!(
-            d.handle(p, &Request::Join { node: id }),
+            d.handle(
+                p,
+                &Request::Join {
+                    node: id,
+                    remote: false
+                }
+            ),
             Ok(Outcome::Joined)
         ));
     }
@@ -71,24 +77,59 @@ fn join_rules() {
     let mut d = joined();
     assert_eq!(d.node_count(), 3);
     assert_eq!(
-        d.handle(A, &Request::Join { node: b"z" }).err(),
+        d.handle(
+            A,
+            &Request::Join {
+                node: b"z",
+                remote: false
+            }
+        )
+        .err(),
         Some(ErrorCode::AlreadyJoined)
     );
     let d4 = PeerId(4);
     assert_eq!(
-        d.handle(d4, &Request::Join { node: b"a" }).err(),
+        d.handle(
+            d4,
+            &Request::Join {
+                node: b"a",
+                remote: false
+            }
+        )
+        .err(),
         Some(ErrorCode::NodeIdTaken)
     );
-    d.handle(d4, &Request::Join { node: b"d" }).unwrap();
+    d.handle(
+        d4,
+        &Request::Join {
+            node: b"d",
+            remote: false,
+        },
+    )
+    .unwrap();
     assert_eq!(
-        d.handle(PeerId(5), &Request::Join { node: b"e" }).err(),
+        d.handle(
+            PeerId(5),
+            &Request::Join {
+                node: b"e",
+                remote: false
+            }
+        )
+        .err(),
         Some(ErrorCode::Full)
     );
     assert_eq!(d.node_id(d4), Some(&b"d"[..]));
     assert_eq!(d.peer_of(b"d"), Some(d4));
     // A departed node's id is free again.
     d.handle(d4, &Request::Leave).unwrap();
-    d.handle(PeerId(5), &Request::Join { node: b"d" }).unwrap();
+    d.handle(
+        PeerId(5),
+        &Request::Join {
+            node: b"d",
+            remote: false,
+        },
+    )
+    .unwrap();
 }
 
 #[test]
@@ -339,8 +380,14 @@ fn a_node_slot_reused_by_another_node_inherits_nothing() {
     sub(&mut d, A, b"f").unwrap();
     d.on_disconnect(A);
     drain(&mut d);
-    d.handle(PeerId(9), &Request::Join { node: b"new" })
-        .unwrap();
+    d.handle(
+        PeerId(9),
+        &Request::Join {
+            node: b"new",
+            remote: false,
+        },
+    )
+    .unwrap();
     assert_eq!(emit(&mut d, C, b"f"), Ok(vec![]));
     assert_eq!(emit(&mut d, PeerId(9), b"f"), Err(ErrorCode::MayNotEmit));
 }
@@ -364,8 +411,14 @@ fn header_bytes() {
 #[test]
 fn every_request_parses_from_its_documented_frames() {
     let h = |c| header(c, 7);
-    let cases: [(&[&[u8]], Request<'_>); 9] = [
-        (&[&h(1), b"n"], Request::Join { node: b"n" }),
+    let cases: [(&[&[u8]], Request<'_>); 12] = [
+        (
+            &[&h(1), b"n"],
+            Request::Join {
+                node: b"n",
+                remote: false,
+            },
+        ),
         (&[&h(2)], Request::Leave),
         (
             &[&h(3), b"e", &[1, 1]],
@@ -393,11 +446,125 @@ fn every_request_parses_from_its_documented_frames() {
             },
         ),
         (&[&h(9), b"n"], Request::Signal { to: b"n" }),
+        (
+            &[&h(1), b"n", &[wire::JOIN_REMOTE]],
+            Request::Join {
+                node: b"n",
+                remote: true,
+            },
+        ),
+        // Reserved bits are ignored.
+        (
+            &[&h(1), b"n", &[0x80]],
+            Request::Join {
+                node: b"n",
+                remote: false,
+            },
+        ),
+        (
+            &[&h(0x0A), b"e", b"d"],
+            Request::Forward {
+                event: b"e",
+                data: b"d",
+            },
+        ),
     ];
     for (frames, want) in cases {
         assert_eq!(Request::parse(frames), Ok((7, want)));
     }
     assert_eq!(wire::kind_frame(Emission::Single, false), [0, 0]);
+}
+
+/// A node that joined remote reads and writes no ring: it is left out of the emitters and
+/// ring readers, counted among the remote subscribers, and a FORWARD reaches only such nodes.
+#[test]
+fn remote_nodes_are_served_routed_and_get_the_forwards() {
+    const R: PeerId = PeerId(4);
+    let mut d = joined();
+    d.handle(
+        R,
+        &Request::Join {
+            node: b"r",
+            remote: true,
+        },
+    )
+    .unwrap();
+    assert!(d.is_remote(R) && !d.is_remote(A) && !d.is_remote(PeerId(9)));
+    create(&mut d, A, b"many", Emission::Multi).unwrap();
+    create(&mut d, R, b"far", Emission::Single).unwrap();
+    for p in [B, R] {
+        sub(&mut d, p, b"many").unwrap();
+    }
+    sub(&mut d, C, b"far").unwrap();
+    let emitters = |d: &Dir, e: &[u8]| {
+        let mut v = Vec::new();
+        d.for_each_emitter(e, |_, p| v.push(p));
+        v
+    };
+    let readers = |d: &Dir, e: &[u8]| {
+        let mut v = Vec::new();
+        d.for_each_subscriber(e, |_, p| v.push(p));
+        v
+    };
+    assert_eq!(emitters(&d, b"many"), [A, B]);
+    assert_eq!(readers(&d, b"many"), [B]);
+    assert!(
+        emitters(&d, b"far").is_empty(),
+        "a remote creator writes no ring"
+    );
+    assert_eq!(readers(&d, b"far"), [C]);
+    assert_eq!(d.remote_subscribers(b"many"), 1);
+    assert_eq!(d.remote_subscribers(b"far"), 0);
+    assert_eq!(d.remote_subscribers(b"nope"), 0);
+    let mut rings = 0;
+    d.for_each_ring_of(R, |_, _| rings += 1);
+    assert_eq!(rings, 0);
+    // EMIT reaches everyone but the emitter; FORWARD only the remote subscribers.
+    assert_eq!(emit(&mut d, A, b"many"), Ok(vec![B, R]));
+    assert_eq!(emit(&mut d, R, b"many"), Ok(vec![B]));
+    let forward = |d: &mut Dir, p, ev: &'static [u8]| match d.handle(
+        p,
+        &Request::Forward {
+            event: ev,
+            data: b"x",
+        },
+    )? {
+        Outcome::Emit { recipients, .. } => Ok(recipients.collect::<Vec<_>>()),
+        o => panic!("{o:?}"),
+    };
+    assert_eq!(forward(&mut d, A, b"many"), Ok(vec![R]));
+    assert_eq!(forward(&mut d, B, b"many"), Ok(vec![R]));
+    assert_eq!(forward(&mut d, R, b"many"), Ok(vec![]));
+    assert_eq!(forward(&mut d, C, b"many"), Err(ErrorCode::MayNotEmit));
+    assert_eq!(forward(&mut d, A, b"gone"), Err(ErrorCode::UnknownEvent));
+    // FORWARDING: a writer tells the remote subscribers it forwards.
+    let forwarding = Request::Forwarding {
+        event: b"many",
+        generation: 1,
+    };
+    match d.handle(B, &forwarding) {
+        Ok(Outcome::Forwarding { from, recipients }) => {
+            assert_eq!(from, b"b");
+            assert_eq!(recipients.collect::<Vec<_>>(), [R]);
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(d.handle(C, &forwarding).err(), Some(ErrorCode::MayNotEmit));
+    // The remote node goes: its event is dissolved, it is no longer counted.
+    assert!(d.on_disconnect(R));
+    assert_eq!(drain(&mut d), [(b"far".to_vec(), C)]);
+    assert_eq!(d.remote_subscribers(b"many"), 0);
+    assert_eq!(forward(&mut d, A, b"many"), Ok(vec![]));
+    // A local node later joined in its slot is not remote.
+    d.handle(
+        PeerId(5),
+        &Request::Join {
+            node: b"r",
+            remote: false,
+        },
+    )
+    .unwrap();
+    assert!(!d.is_remote(PeerId(5)));
 }
 
 #[test]
@@ -479,6 +646,35 @@ fn service_messages_parse() {
         assert_eq!(got, want);
         assert_eq!(ServiceMsg::parse(&[&h, b"ev"]), Err(WireError::FrameCount));
     }
+    let rr = header(code::REMOTE_READERS, 0);
+    assert_eq!(
+        ServiceMsg::parse(&[&rr, b"ev", &[3, 0, 0, 0], &[7, 0, 0, 0]]),
+        Ok(ServiceMsg::RemoteReaders {
+            event: b"ev",
+            count: 3,
+            generation: 7
+        })
+    );
+    assert_eq!(
+        ServiceMsg::parse(&[&rr, b"ev", &[3], &[7, 0, 0, 0]]),
+        Err(WireError::BadField)
+    );
+    assert_eq!(
+        ServiceMsg::parse(&[&rr, b"ev", &[3, 0, 0, 0]]),
+        Err(WireError::FrameCount)
+    );
+    assert_eq!(
+        Request::parse(&[&header(code::FORWARDING, 0), b"e", &[1, 0]]),
+        Err((Some(0), WireError::BadField))
+    );
+    assert_eq!(
+        Request::parse(&[&header(code::JOIN, 1), b"n", &[1, 0]]),
+        Err((Some(1), WireError::BadField))
+    );
+    assert_eq!(
+        Request::parse(&[&header(code::FORWARD, 0), b"e"]),
+        Err((Some(0), WireError::FrameCount))
+    );
     let err = header(code::ERROR, 4);
     assert_eq!(
         ServiceMsg::parse(&[&err, &[5], b"m"]),
@@ -548,7 +744,13 @@ fn docs_show_the_bytes_we_send() {
     let join = [&header(code::JOIN, 1)[..], b"cam"];
     assert_eq!(
         Request::parse(&join),
-        Ok((1, Request::Join { node: b"cam" }))
+        Ok((
+            1,
+            Request::Join {
+                node: b"cam",
+                remote: false
+            }
+        ))
     );
     let kind = wire::kind_frame(Emission::Multi, true);
     let create = [&header(code::CREATE_EVENT, 2)[..], b"frame", &kind];
@@ -580,7 +782,62 @@ fn docs_show_the_bytes_we_send() {
     ));
     let emitter = [&header(code::EMITTER, 0)[..], b"frame", b"cam"];
     assert!(ServiceMsg::parse(&emitter).is_ok());
+    let join_remote = [&header(code::JOIN, 1)[..], b"cam", &[wire::JOIN_REMOTE]];
+    assert_eq!(
+        Request::parse(&join_remote),
+        Ok((
+            1,
+            Request::Join {
+                node: b"cam",
+                remote: true
+            }
+        ))
+    );
+    let forward = [&header(code::FORWARD, 0)[..], b"frame", b"hi"];
+    assert_eq!(
+        Request::parse(&forward),
+        Ok((
+            0,
+            Request::Forward {
+                event: b"frame",
+                data: b"hi"
+            }
+        ))
+    );
+    let remote_readers = [
+        &header(code::REMOTE_READERS, 0)[..],
+        b"frame",
+        &2u32.to_le_bytes(),
+        &5u32.to_le_bytes(),
+    ];
+    assert_eq!(
+        ServiceMsg::parse(&remote_readers),
+        Ok(ServiceMsg::RemoteReaders {
+            event: b"frame",
+            count: 2,
+            generation: 5
+        })
+    );
+    let forwarding = [
+        &header(code::FORWARDING, 0)[..],
+        b"frame",
+        &5u32.to_le_bytes(),
+    ];
+    assert_eq!(
+        Request::parse(&forwarding),
+        Ok((
+            0,
+            Request::Forwarding {
+                event: b"frame",
+                generation: 5
+            }
+        ))
+    );
     for frames in [
+        &forwarding[..],
+        &join_remote[..],
+        &forward,
+        &remote_readers,
         &join[..],
         &create,
         &emit,

@@ -17,7 +17,7 @@
 //!
 //! | code | direction | name         | argument frames                                 |
 //! |------|-----------|--------------|-------------------------------------------------|
-//! | 0x01 | node → s. | JOIN         | node id                                         |
+//! | 0x01 | node → s. | JOIN         | node id; optionally flags (1 byte: [`JOIN_REMOTE`]) |
 //! | 0x02 | node → s. | LEAVE        | —                                               |
 //! | 0x03 | node → s. | CREATE_EVENT | event id, kind (2 bytes: 0 single / 1 multi, then 0/1 "the creator subscribes") |
 //! | 0x04 | node → s. | DISSOLVE     | event id                                        |
@@ -26,6 +26,8 @@
 //! | 0x07 | node → s. | EMIT         | event id, data                                  |
 //! | 0x08 | node → s. | CONTACT      | target node id, data                            |
 //! | 0x09 | node → s. | SIGNAL       | target node id                                  |
+//! | 0x0A | node → s. | FORWARD      | event id, data (hub-less: an emission already written into the emitter's ring, for the remote subscribers; sequence 0, never answered) |
+//! | 0x0B | node → s. | FORWARDING   | event id, generation (u32 LE, from REMOTE_READERS: the node forwards the event from now on; sequence 0, never answered) |
 //! | 0x81 | s. → node | OK           | count (u32 LE: deliveries made; for JOIN the service instance, see [`super::doorbell`]; else 0) |
 //! | 0x82 | s. → node | ERROR        | code (1 byte, [`ErrorCode`]), message (UTF-8)   |
 //! | 0x83 | s. → node | EVENT        | event id, emitter node id, data                 |
@@ -35,12 +37,20 @@
 //! | 0x87 | s. → node | EMITTER      | event id, emitter node id (hub-less: read its ring) |
 //! | 0x88 | s. → node | EMITTER_GONE | event id, emitter node id (hub-less: stop reading it) |
 //! | 0x89 | s. → node | READER_GONE  | event id, subscriber node id (hub-less: it left or died; recount the ring's readers) |
+//! | 0x8A | s. → node | REMOTE_READERS | event id, count (u32 LE: the event's subscribers that joined remote; hub-less: FORWARD your emissions of it while not 0), generation (u32 LE; when not 0 and the count is not 0, answer FORWARDING with it) |
+//!
+//! To a node that joined remote, EMITTER means "this ring writer forwards the event to you
+//! from now on" (it answered the REMOTE_READERS your SUBSCRIBE caused).
 //!
 //! The OK to a JOIN may carry a second frame, one byte of flags: [`JOIN_HUBLESS`] says the
-//! service is hub-less (events travel in shared-memory rings, see `docs/events.md`).
+//! service is hub-less (events travel in shared-memory rings, see `docs/events.md`). A JOIN
+//! may carry a second frame too, one byte of flags: [`JOIN_REMOTE`] says the node cannot map
+//! the service's shared memory (another machine); a hub-less service then serves it routed.
+//! The other bits are reserved (sent 0, ignored).
 //!
-//! Every request gets exactly one OK or ERROR with its sequence number; deliveries (0x83 to
-//! 0x89) carry sequence 0 and are never answered.
+//! Every request gets exactly one OK or ERROR with its sequence number, except FORWARD,
+//! which is never answered (the emitter does not wait for it); deliveries (0x83 to 0x8A)
+//! carry sequence 0 and are never answered.
 
 use core::fmt;
 
@@ -63,6 +73,8 @@ pub mod code {
     pub const EMIT: u8 = 0x07;
     pub const CONTACT: u8 = 0x08;
     pub const SIGNAL: u8 = 0x09;
+    pub const FORWARD: u8 = 0x0A;
+    pub const FORWARDING: u8 = 0x0B;
     pub const OK: u8 = 0x81;
     pub const ERROR: u8 = 0x82;
     pub const EVENT: u8 = 0x83;
@@ -72,10 +84,15 @@ pub mod code {
     pub const EMITTER: u8 = 0x87;
     pub const EMITTER_GONE: u8 = 0x88;
     pub const READER_GONE: u8 = 0x89;
+    pub const REMOTE_READERS: u8 = 0x8A;
 }
 
 /// Flag of a JOIN's OK (its optional second frame): the service is hub-less.
 pub const JOIN_HUBLESS: u8 = 0x01;
+
+/// Flag of a JOIN (its optional second frame): the node cannot map the service's shared
+/// memory (it is on another machine); a hub-less service serves it as a routed one would.
+pub const JOIN_REMOTE: u8 = 0x01;
 
 /// Who may emit an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -249,6 +266,11 @@ pub const fn kind_frame(emission: Emission, creator_subscribes: bool) -> [u8; 2]
     [k, creator_subscribes as u8]
 }
 
+fn u32_frame(frame: &[u8]) -> Result<u32, WireError> {
+    let b: [u8; 4] = frame.try_into().map_err(|_| WireError::BadField)?;
+    Ok(u32::from_le_bytes(b))
+}
+
 fn id(frame: &[u8]) -> Result<&[u8], WireError> {
     if frame.is_empty() || frame.len() > MAX_ID {
         Err(WireError::BadId)
@@ -263,6 +285,8 @@ fn id(frame: &[u8]) -> Result<&[u8], WireError> {
 pub enum Request<'a> {
     Join {
         node: &'a [u8],
+        /// The JOIN carried [`JOIN_REMOTE`].
+        remote: bool,
     },
     Leave,
     CreateEvent {
@@ -290,6 +314,16 @@ pub enum Request<'a> {
     Signal {
         to: &'a [u8],
     },
+    /// Sequence 0 and never answered.
+    Forward {
+        event: &'a [u8],
+        data: &'a [u8],
+    },
+    /// Sequence 0 and never answered.
+    Forwarding {
+        event: &'a [u8],
+        generation: u32,
+    },
 }
 
 impl<'a> Request<'a> {
@@ -307,7 +341,19 @@ impl<'a> Request<'a> {
 
     fn parse_args(cmd: u8, args: &[&'a [u8]]) -> Result<Request<'a>, WireError> {
         Ok(match (cmd, args) {
-            (code::JOIN, [n]) => Request::Join { node: id(n)? },
+            (code::JOIN, [n]) => Request::Join {
+                node: id(n)?,
+                remote: false,
+            },
+            (code::JOIN, [n, f]) => {
+                let [f] = **f else {
+                    return Err(WireError::BadField);
+                };
+                Request::Join {
+                    node: id(n)?,
+                    remote: f & JOIN_REMOTE != 0,
+                }
+            }
             (code::LEAVE, []) => Request::Leave,
             (code::CREATE_EVENT, [e, k]) => {
                 let (emission, sub) = match **k {
@@ -333,6 +379,14 @@ impl<'a> Request<'a> {
                 data: d,
             },
             (code::SIGNAL, [n]) => Request::Signal { to: id(n)? },
+            (code::FORWARD, [e, d]) => Request::Forward {
+                event: id(e)?,
+                data: d,
+            },
+            (code::FORWARDING, [e, g]) => Request::Forwarding {
+                event: id(e)?,
+                generation: u32_frame(g)?,
+            },
             (
                 code::JOIN
                 | code::LEAVE
@@ -342,7 +396,9 @@ impl<'a> Request<'a> {
                 | code::UNSUBSCRIBE
                 | code::EMIT
                 | code::CONTACT
-                | code::SIGNAL,
+                | code::SIGNAL
+                | code::FORWARD
+                | code::FORWARDING,
                 _,
             ) => return Err(WireError::FrameCount),
             (c, _) => return Err(WireError::UnknownCommand(c)),
@@ -391,6 +447,11 @@ pub enum ServiceMsg<'a> {
     ReaderGone {
         event: &'a [u8],
         reader: &'a [u8],
+    },
+    RemoteReaders {
+        event: &'a [u8],
+        count: u32,
+        generation: u32,
     },
 }
 
@@ -451,6 +512,11 @@ impl<'a> ServiceMsg<'a> {
                 event: id(e)?,
                 reader: id(n)?,
             },
+            (code::REMOTE_READERS, [e, c, g]) => ServiceMsg::RemoteReaders {
+                event: id(e)?,
+                count: u32_frame(c)?,
+                generation: u32_frame(g)?,
+            },
             (
                 code::OK
                 | code::ERROR
@@ -460,7 +526,8 @@ impl<'a> ServiceMsg<'a> {
                 | code::DISSOLVED
                 | code::EMITTER
                 | code::EMITTER_GONE
-                | code::READER_GONE,
+                | code::READER_GONE
+                | code::REMOTE_READERS,
                 _,
             ) => return Err(WireError::FrameCount),
             (c, _) => return Err(WireError::UnknownCommand(c)),

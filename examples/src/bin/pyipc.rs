@@ -7,16 +7,24 @@
 //! ```text
 //! cargo run -p ringwire-examples --bin pyipc                        # everything
 //! cargo run -p ringwire-examples --bin pyipc -- demo shm://pyipc     # everything, hub-less
+//! cargo run -p ringwire-examples --bin pyipc -- mixed                # hub-less on tcp, the sensor remote
 //! cargo run -p ringwire-examples --bin pyipc -- service tcp://127.0.0.1:54121 &
 //! cargo run -p ringwire-examples --bin pyipc -- logger tcp://127.0.0.1:54121 &
 //! cargo run -p ringwire-examples --bin pyipc -- sensor tcp://127.0.0.1:54121
 //! ```
+//!
+//! `mixed` runs a hub-less service on tcp (`ServiceOptions::hubless`) with the logger as a
+//! local node and the sensor as a remote one (`remote-sensor`: `NodeOptions::remote`, as a
+//! node of another machine joins; see "Mixed services" in `docs/events.md`).
 #![forbid(unsafe_code)]
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ringwire::events::{Direct, Emission, Emitted, ErrorCode, Node, NodeId, Service, Signals};
+use ringwire::events::{
+    Direct, Emission, Emitted, ErrorCode, Node, NodeId, NodeOptions, Service, ServiceOptions,
+    Signals,
+};
 use ringwire_examples::{spawn_role, wait_all};
 
 type Res = Result<(), Box<dyn std::error::Error>>;
@@ -72,8 +80,13 @@ fn logger(ep: &str) -> Res {
 
 /// Subscribes to `readings` (once the logger made it), emits readings, shows two refusals,
 /// contacts and signals the logger.
-fn sensor(ep: &str) -> Res {
-    let node = Node::connect(ep, NodeId::process())?;
+fn sensor(ep: &str, remote: bool) -> Res {
+    let opts = NodeOptions {
+        remote,
+        shm: !remote && NodeOptions::default().shm,
+        ..NodeOptions::default()
+    };
+    let node = Node::connect_with(ep, NodeId::process(), opts)?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match node.subscribe("readings", |_| {}) {
@@ -127,12 +140,19 @@ fn main() -> Res {
             }
         }
         Some("logger") => logger(&ep),
-        Some("sensor") => sensor(&ep),
-        None | Some("demo") => {
-            let service = Service::bind(&ep)?;
+        Some("sensor") => sensor(&ep, false),
+        Some("remote-sensor") => sensor(&ep, true),
+        None | Some("demo" | "mixed") => {
+            let mixed = args.first().map(String::as_str) == Some("mixed");
+            let opts = ServiceOptions {
+                hubless: mixed,
+                ..ServiceOptions::default()
+            };
+            let service = Service::bind_with(&ep, opts)?;
             let ep = service.endpoint();
             let logger = spawn_role("logger", &[&ep])?;
-            let sensor = spawn_role("sensor", &[&ep])?;
+            let role = if mixed { "remote-sensor" } else { "sensor" };
+            let sensor = spawn_role(role, &[&ep])?;
             wait_all(
                 vec![("logger".into(), logger), ("sensor".into(), sensor)],
                 Duration::from_secs(60),
@@ -144,8 +164,9 @@ fn main() -> Res {
             );
             Ok(())
         }
-        Some(other) => {
-            Err(format!("unknown role {other:?}: demo, service, logger or sensor").into())
-        }
+        Some(other) => Err(format!(
+            "unknown role {other:?}: demo, mixed, service, logger, sensor or remote-sensor"
+        )
+        .into()),
     }
 }

@@ -40,6 +40,19 @@ impl NodeHandle {
         }
     }
 
+    /// Hub-less services: how many subscribers of `event` joined remote
+    /// ([`NodeOptions::remote`](super::NodeOptions::remote)), as the service last told this
+    /// node (before a remote node's `subscribe` returns; a moment after one goes). While it
+    /// is not 0, each emission this node
+    /// writes into its ring of `event` is also sent to the service (FORWARD) for them, and
+    /// [`emit`](Self::emit) counts them. 0 for an event this node writes no ring of.
+    pub fn remote_subscribers(&self, event: &str) -> u32 {
+        lock(&self.inner.remote_readers)
+            .get(event)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Emissions this node wrote into its own rings (hub-less services), not through the
     /// service.
     pub fn emitted_locally(&self) -> u64 {

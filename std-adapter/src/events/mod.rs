@@ -36,7 +36,10 @@
 //! only the directory, and each emitter writes an event's emissions into a shared-memory
 //! broadcast ring of its own, which the subscribers read on their events thread — `emit` is
 //! one ring write. A subscriber that falls a ring behind is told how many emissions it lost
-//! ([`Delivery::Lost`], [`NodeHandle::events_lost`]). A node whose service restarts (on the
+//! ([`Delivery::Lost`], [`NodeHandle::events_lost`]). A hub-less service on tcp also serves
+//! nodes of other machines that join with [`NodeOptions::remote`]: they are served routed,
+//! and the local ring writers of an event with remote subscribers also send each emission to
+//! the service, which passes it on to them ("Mixed services"). A node whose service restarts (on the
 //! same endpoint) joins it again by itself, with its events and subscriptions.
 //! `docs/events.md` has the details.
 //!

@@ -5,7 +5,7 @@ use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -42,6 +42,13 @@ pub struct NodeOptions {
     /// instead of overwriting an emission a subscriber has not read yet. Off by default: the
     /// emitter never waits, and a slow subscriber is told how many it lost.
     pub lossless_events: bool,
+    /// This node is not on the service's machine (or must not share memory with its nodes):
+    /// it says so when it joins, and a hub-less service serves it routed — its emissions go
+    /// through the service, and the emissions of the nodes that write rings reach it
+    /// through the service too ("Mixed services" in `docs/events.md`). Off by default; a
+    /// routed service ignores it. Set [`shm`](Self::shm) off as well for a node that must
+    /// not use the machine's doorbells and inboxes either.
+    pub remote: bool,
 }
 
 impl Default for NodeOptions {
@@ -52,6 +59,7 @@ impl Default for NodeOptions {
             event_slot_size: 4096,
             event_slots: 64,
             lossless_events: false,
+            remote: false,
         }
     }
 }
@@ -112,6 +120,15 @@ pub(super) struct Inner {
     signals: AtomicU64,
     handler_panics: AtomicU64,
     doorbells: bool,
+    /// Joined with `JOIN_REMOTE` ([`NodeOptions::remote`]).
+    remote: bool,
+    /// Hub-less: the events this node writes a ring for that have subscribers that joined
+    /// remote, with how many (REMOTE_READERS): each emission is also FORWARDed to the service.
+    pub(super) remote_readers: Mutex<HashMap<String, u32>>,
+    /// A remote node subscribing: the ring writers of the event that said they forward it
+    /// to this node (EMITTER), by event, while `subscribe` waits for them.
+    forwarders: Mutex<HashMap<String, BTreeSet<NodeId>>>,
+    forwarders_moved: Condvar,
     /// The service instance from the JOIN reply (names doorbells).
     pub(super) instance: AtomicU32,
     /// Other nodes' doorbells found so far (a node without one is looked for again at each
@@ -216,6 +233,10 @@ impl Node {
             signals: AtomicU64::new(0),
             handler_panics: AtomicU64::new(0),
             doorbells: opts.shm,
+            remote: opts.remote,
+            remote_readers: Mutex::new(HashMap::new()),
+            forwarders: Mutex::new(HashMap::new()),
+            forwarders_moved: Condvar::new(),
             inboxes: Mutex::new(HashMap::new()),
             contacted_locally: AtomicU64::new(0),
             instance: AtomicU32::new(0),
@@ -264,7 +285,7 @@ impl Node {
             .map_err(crate::Error::Io)?;
         node.worker = Some(worker);
         let id = node.inner.id.as_str().as_bytes().to_vec();
-        let (instance, flags) = node.request_flags(code::JOIN, &[&id])?;
+        let (instance, flags) = node.join()?;
         node.joined = true;
         node.inner.instance.store(instance, Ordering::Relaxed);
         if flags & wire::JOIN_HUBLESS != 0 {
@@ -386,6 +407,16 @@ impl NodeHandle {
     /// This node's id.
     pub fn id(&self) -> &NodeId {
         &self.inner.id
+    }
+
+    /// The JOIN request (with [`wire::JOIN_REMOTE`] for a remote node): (instance, flags).
+    pub(super) fn join(&self) -> Result<(u32, u8)> {
+        let id = self.inner.id.as_str().as_bytes();
+        if self.inner.remote {
+            self.request_flags(code::JOIN, &[id, &[wire::JOIN_REMOTE]])
+        } else {
+            self.request_flags(code::JOIN, &[id])
+        }
     }
 
     pub(super) fn request(&self, cmd: u8, args: &[&[u8]]) -> Result<u32> {
@@ -583,6 +614,7 @@ impl NodeHandle {
         check_id(event)?;
         self.request(code::DISSOLVE, &[event.as_bytes()])?;
         lock(&self.inner.rings).remove(event);
+        lock(&self.inner.remote_readers).remove(event);
         lock(&self.inner.created).remove(event);
         self.forget(event);
         self.inner.detach_event(event);
@@ -597,10 +629,18 @@ impl NodeHandle {
         let ring = lock(&self.inner.rings).get(event).cloned();
         if let Some(ring) = ring {
             let epoch = self.inner.readers_epoch.load(Ordering::Acquire);
-            match lock(&ring).emit(data, epoch) {
+            // Held across the write and the forward: the forwards of one event leave in the
+            // order of its ring writes.
+            let mut ring = lock(&ring);
+            match ring.emit(data, epoch) {
                 Ok(Some(n)) => {
                     self.inner.emitted_locally.fetch_add(1, Ordering::Relaxed);
-                    return Ok(n);
+                    let remote = self.remote_subscribers(event);
+                    if remote > 0 {
+                        let head = wire::header(code::FORWARD, 0);
+                        self.inner.send(&[&head, event.as_bytes(), data])?;
+                    }
+                    return Ok(n + remote);
                 }
                 // Larger than a slot: the service carries it.
                 Ok(None) => {}
@@ -636,9 +676,18 @@ impl NodeHandle {
         // node among its emitters and tells the other subscribers to read the ring).
         let ring = self.new_ring(event);
         lock(&self.inner.emitter_of).remove(event);
+        if self.inner.remote {
+            lock(&self.inner.forwarders).insert(event.to_owned(), BTreeSet::new());
+        }
         let readers = self.with_subscription(event, handler, || {
             self.request(code::SUBSCRIBE, &[event.as_bytes()])
-        })?;
+        });
+        if self.inner.remote {
+            // Hub-less service: `readers` ring writers were asked to forward to this node.
+            let n = *readers.as_ref().unwrap_or(&0) as usize;
+            self.inner.wait_for_forwarders(event, n);
+        }
+        let readers = readers?;
         if lock(&self.inner.emitter_of).remove(event)
             && let Some(mut ring) = ring
         {
@@ -695,6 +744,7 @@ impl NodeHandle {
         self.request(code::UNSUBSCRIBE, &[event.as_bytes()])?;
         if !lock(&self.inner.created).contains_key(event) {
             lock(&self.inner.rings).remove(event);
+            lock(&self.inner.remote_readers).remove(event);
         }
         self.forget(event);
         self.inner.detach_event(event);
@@ -812,7 +862,14 @@ impl Inner {
             ServiceMsg::Emitter { event, emitter } => {
                 let event = String::from_utf8_lossy(event).into_owned();
                 let from = NodeId::from_wire(emitter);
-                if from == self.id {
+                if self.remote {
+                    // A ring writer forwards the event to this (remote) node from now on.
+                    let mut w = lock(&self.forwarders);
+                    if let Some(set) = w.get_mut(&event) {
+                        set.insert(from);
+                        self.forwarders_moved.notify_all();
+                    }
+                } else if from == self.id {
                     lock(&self.emitter_of).insert(event);
                 } else if !lock(&self.reading).contains(&(event.clone(), from.clone()))
                     && let Some(r) =
@@ -820,6 +877,29 @@ impl Inner {
                 {
                     // Already read (a re-join after a service restart): the ring kept its name.
                     self.control(Ctl::Attach(Box::new(r)));
+                }
+            }
+            ServiceMsg::RemoteReaders {
+                event,
+                count,
+                generation,
+            } => {
+                let name = String::from_utf8_lossy(event).into_owned();
+                {
+                    let mut m = lock(&self.remote_readers);
+                    if count == 0 {
+                        m.remove(&name);
+                    } else {
+                        m.insert(name, count);
+                    }
+                }
+                // Every emission from here on is forwarded: say so (the remote subscriber
+                // that caused this waits for it).
+                if count > 0 && generation != 0 {
+                    let head = wire::header(code::FORWARDING, 0);
+                    if let Err(e) = self.send(&[&head, event, &generation.to_le_bytes()]) {
+                        log::warn!(target: "ringwire::events", "node {}: FORWARDING: {e}", self.id);
+                    }
                 }
             }
             ServiceMsg::ReaderGone { .. } => {
@@ -868,6 +948,7 @@ impl Inner {
                 let was_sub = lock(&self.subs).remove(&event);
                 let had_handler = lock(&self.handlers).events.remove(&event).is_some();
                 lock(&self.created).remove(&event);
+                lock(&self.remote_readers).remove(&event);
                 if self.hubless.load(Ordering::Acquire) {
                     lock(&self.rings).remove(&event);
                     self.control(Ctl::Detach {
@@ -928,6 +1009,29 @@ impl Inner {
         });
         if !on_events_thread {
             let _ = rx.recv_timeout(self.timeout);
+        }
+    }
+
+    /// Waits (up to the request timeout) until `n` ring writers of `event` said they forward
+    /// it to this remote node, then stops listening for them.
+    fn wait_for_forwarders(&self, event: &str, n: usize) {
+        let end = std::time::Instant::now() + self.timeout;
+        let mut w = lock(&self.forwarders);
+        loop {
+            let got = w.get(event).map_or(n, BTreeSet::len);
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if got >= n || left.is_zero() || self.stop.load(Ordering::Relaxed) {
+                if got < n {
+                    log::warn!(target: "ringwire::events", "node {}: {got} of {n} ring writers of {event:?} said they forward it", self.id);
+                }
+                w.remove(event);
+                return;
+            }
+            w = self
+                .forwarders_moved
+                .wait_timeout(w, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 

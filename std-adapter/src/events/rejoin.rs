@@ -34,15 +34,16 @@ impl NodeHandle {
     /// Joins again and re-registers; runs until done or the node stops.
     pub(super) fn rejoin(&self) {
         let inner = &*self.inner;
-        let id = inner.id.as_str().as_bytes().to_vec();
         let mut pause = FIRST_PAUSE;
         loop {
             if self.stopped() {
                 return;
             }
-            match self.request_flags(code::JOIN, &[&id]) {
+            match self.join() {
                 Ok((instance, _)) => {
                     inner.instance.store(instance, Ordering::Relaxed);
+                    // The new service tells the ring writers again as remote nodes return.
+                    lock(&inner.remote_readers).clear();
                     break;
                 }
                 // The connection broke but the service kept this node.

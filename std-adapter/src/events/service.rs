@@ -34,10 +34,13 @@ pub struct ServiceOptions {
     /// How often the service thread looks at its stop flag and the connection events when
     /// nothing arrives.
     pub slice: Duration,
-    /// Hub-less events: every node is on this machine, and each event travels in
-    /// shared-memory broadcast rings its emitters write and its subscribers read; the service
-    /// keeps the directory only (see "Hub-less events" in `docs/events.md`). On for a service
-    /// bound at `shm://name`; set it to have it on a `tcp://` or `ipc://` service.
+    /// Hub-less events: each event travels in shared-memory broadcast rings its emitters on
+    /// this machine write and its subscribers on this machine read; the service keeps the
+    /// directory only (see "Hub-less events" in `docs/events.md`). Nodes that join remote
+    /// ([`NodeOptions::remote`](super::NodeOptions::remote): another machine) are served
+    /// routed, and the ring writers forward their emissions for them ("Mixed services"). On
+    /// for a service bound at `shm://name`; set it to have it on a `tcp://` or `ipc://`
+    /// service.
     pub hubless: bool,
 }
 
@@ -75,8 +78,19 @@ pub struct ServiceStats {
     /// Events dissolved (by their creator or their creator's departure).
     pub dissolved: u64,
     /// Emissions the service carried (EMIT requests it accepted). Hub-less, only those
-    /// larger than a ring slot, or of a node without a ring.
+    /// larger than a ring slot, or of a node without a ring (a remote node's among them).
     pub routed_emissions: u64,
+    /// Hub-less: emissions a ring writer also sent the service (FORWARD) for the event's
+    /// remote subscribers, and the service passed on.
+    pub forwarded_emissions: u64,
+    /// Hub-less: FORWARDs the service dropped because the emitter no longer might emit
+    /// (the event was dissolved, or the emitter unsubscribed, meanwhile).
+    pub forwards_refused: u64,
+    /// Messages to nodes the service's socket dropped because the node did not take them
+    /// fast enough (its queue held the ROUTER's `send_hwm` messages, or the socket's byte
+    /// budget was spent): routed and forwarded emissions, notices and replies alike. A
+    /// subscriber on a slow link is not told of these (see "Mixed services").
+    pub dropped: u64,
 }
 
 /// The event service on a thread it owns. Dropping it stops it (as [`stop`](Self::stop)).
@@ -117,6 +131,7 @@ impl Service {
             next_peer: 1,
             instance: instance(&endpoint),
             hubless: opts.hubless,
+            generations: HashMap::new(),
             stats: ServiceStats::default(),
         };
         let stats2 = stats.clone();
@@ -164,6 +179,9 @@ struct State {
     instance: u32,
     /// Events travel in shm rings; the service sends EMITTER / EMITTER_GONE notices.
     hubless: bool,
+    /// Per event with remote subscribers: the generation of the last REMOTE_READERS sent to
+    /// all its writers; only FORWARDING answers with it tell the remote subscribers.
+    generations: HashMap<Vec<u8>, u32>,
     stats: ServiceStats,
 }
 
@@ -212,8 +230,10 @@ impl State {
     }
 
     fn publish(&self, stats: &Mutex<ServiceStats>) {
+        let sock = self.router.stats();
         let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
         *s = ServiceStats {
+            dropped: sock.dropped_hwm + sock.dropped_budget,
             nodes: self.dir.node_count(),
             events: self.dir.event_count(),
             subscriptions: self.dir.subscription_count(),
@@ -240,6 +260,7 @@ impl State {
         let id = self.dir.node_id(p).map(<[u8]>::to_vec);
         let rings = self.rings_of(p);
         let read = self.reads_of(p);
+        let remote = self.dir.is_remote(p);
         if self.dir.on_disconnect(p) {
             if let Some(id) = id {
                 super::doorbell::unlink(self.instance, &id);
@@ -248,7 +269,7 @@ impl State {
                     super::doorbell::unlink_ring(self.instance, event, &id);
                 }
                 self.emitter_gone(&rings, &id);
-                self.reader_gone(&read, &id);
+                self.reader_gone(&read, &id, remote);
             }
             self.stats.lost += 1;
             self.drain();
@@ -276,8 +297,15 @@ impl State {
     }
 
     /// Tells the emitters of `events` that subscriber `id` left or died: they recount their
-    /// rings' readers (a killed reader's entry stays in the ring until an emitter frees it).
-    fn reader_gone(&mut self, events: &[Vec<u8>], id: &[u8]) {
+    /// rings' readers (a killed reader's entry stays in the ring until an emitter frees it),
+    /// or, for a remote subscriber, their remote subscribers.
+    fn reader_gone(&mut self, events: &[Vec<u8>], id: &[u8], remote: bool) {
+        if remote {
+            for event in events {
+                self.remote_readers(event, None);
+            }
+            return;
+        }
         let head = wire::header(code::READER_GONE, 0);
         for event in events {
             let mut to = Vec::new();
@@ -306,10 +334,51 @@ impl State {
         }
     }
 
+    /// Tells the ring writers of `event` (or only `to`) how many of its subscribers joined
+    /// remote: they FORWARD their emissions for them while it is not 0. Sent at every change
+    /// of that number to all writers, with a new generation they answer (FORWARDING) once
+    /// they forward; and with generation 0 (no answer) to a node that becomes a writer while
+    /// it is not 0, which knows before its SUBSCRIBE's OK. Returns the writers asked to answer.
+    fn remote_readers(&mut self, event: &[u8], to: Option<PeerId>) -> u32 {
+        let n = self.dir.remote_subscribers(event);
+        let mut writers = Vec::new();
+        let generation = match to {
+            Some(p) => {
+                writers.push(p);
+                0
+            }
+            None => {
+                self.dir.for_each_emitter(event, |_, p| writers.push(p));
+                let g = self.generations.entry(event.to_vec()).or_insert(0);
+                *g = g.wrapping_add(1).max(1);
+                *g
+            }
+        };
+        let head = wire::header(code::REMOTE_READERS, 0);
+        for p in &writers {
+            self.stats.delivered += 1;
+            self.send(
+                *p,
+                &[&head, event, &n.to_le_bytes(), &generation.to_le_bytes()],
+            );
+        }
+        if generation != 0 && n > 0 {
+            writers.len() as u32
+        } else {
+            0
+        }
+    }
+
     /// Hub-less SUBSCRIBE of `me` to `event`, accepted: tells `me` every emitter whose ring
     /// to read and, for a multi-emission event, tells the other subscribers to read `me`'s
-    /// ring. Returns how many were told to read `me`'s (the subscriber waits for them).
+    /// ring (and `me` of the remote subscribers it forwards to). Returns how many were told
+    /// to read `me`'s (the subscriber waits for them). A remote `me` reads no ring: the
+    /// writers are told to forward to it instead, and the count is how many (it waits for
+    /// their FORWARDING, passed on as EMITTER).
     fn announce(&mut self, me: PeerId, event: &[u8]) -> u32 {
+        if self.dir.is_remote(me) {
+            return self.remote_readers(event, None);
+        }
         let Some(my_id) = self.dir.node_id(me).map(<[u8]>::to_vec) else {
             return 0;
         };
@@ -325,6 +394,9 @@ impl State {
         if !emitters.iter().any(|(_, p)| *p == me) {
             return 0;
         }
+        if self.dir.remote_subscribers(event) > 0 {
+            self.remote_readers(event, Some(me));
+        }
         let mut readers = Vec::new();
         self.dir.for_each_subscriber(event, |_, p| {
             if p != me {
@@ -336,6 +408,57 @@ impl State {
             self.send(*p, &[&head, event, &my_id]);
         }
         readers.len() as u32
+    }
+
+    /// A FORWARD or FORWARDING from `peer` (never answered), passed on to the event's
+    /// remote subscribers. FORWARD: an emission `peer` wrote into its ring (EVENT); dropped
+    /// and counted when `peer` may not emit it now. FORWARDING: `peer` forwards the event
+    /// from now on (EMITTER: a remote node's SUBSCRIBE waits for one from each writer); only
+    /// an answer to the last REMOTE_READERS sent to all writers is passed on (a later notice
+    /// may have stopped the writer forwarding meanwhile).
+    fn pass_on(&mut self, peer: PeerId, req: &Request<'_>) {
+        if let Request::Forwarding { event, generation } = *req
+            && self.generations.get(event) != Some(&generation)
+        {
+            return;
+        }
+        let State {
+            router,
+            dir,
+            ids,
+            stats,
+            ..
+        } = self;
+        match dir.handle(peer, req) {
+            Ok(Outcome::Emit { from, recipients }) => {
+                let Request::Forward { event, data } = *req else {
+                    return;
+                };
+                stats.forwarded_emissions += 1;
+                let head = wire::header(code::EVENT, 0);
+                for p in recipients {
+                    stats.delivered += 1;
+                    send_to(router, ids, p, &[&head, event, from, data]);
+                }
+            }
+            Ok(Outcome::Forwarding { from, recipients }) => {
+                let Request::Forwarding { event, .. } = *req else {
+                    return;
+                };
+                let head = wire::header(code::EMITTER, 0);
+                for p in recipients {
+                    stats.delivered += 1;
+                    send_to(router, ids, p, &[&head, event, from]);
+                }
+            }
+            Ok(_) => {}
+            Err(c) => {
+                if let Request::Forward { event, .. } = *req {
+                    stats.forwards_refused += 1;
+                    log::debug!(target: "ringwire::events", "forward of {:?} dropped: {c}", String::from_utf8_lossy(event));
+                }
+            }
+        }
     }
 
     fn send(&mut self, to: PeerId, frames: &[&[u8]]) {
@@ -367,6 +490,10 @@ impl State {
             .drain_dissolved(|e, p| notices.push((e.to_vec(), p)));
         self.stats.dissolved += n as u64;
         let head = wire::header(code::DISSOLVED, 0);
+        if n > 0 {
+            let dir = &self.dir;
+            self.generations.retain(|e, _| dir.event(e).is_some());
+        }
         for (e, p) in notices {
             self.stats.delivered += 1;
             self.send(p, &[&head, &e]);
@@ -387,17 +514,21 @@ impl State {
             }
         };
         let what: &[u8] = match req {
-            Request::Join { node } => node,
+            Request::Join { node, .. } => node,
             Request::Leave => b"",
             Request::CreateEvent { event, .. }
             | Request::Dissolve { event }
             | Request::Subscribe { event }
             | Request::Unsubscribe { event }
-            | Request::Emit { event, .. } => event,
+            | Request::Emit { event, .. }
+            | Request::Forward { event, .. }
+            | Request::Forwarding { event, .. } => event,
             Request::Contact { to, .. } | Request::Signal { to } => to,
         };
         let data: &[u8] = match req {
-            Request::Emit { data, .. } | Request::Contact { data, .. } => data,
+            Request::Emit { data, .. }
+            | Request::Forward { data, .. }
+            | Request::Contact { data, .. } => data,
             _ => b"",
         };
         // Hub-less: the rings a leaving node wrote, and whether an unsubscriber wrote one.
@@ -405,6 +536,10 @@ impl State {
             Request::Leave => (self.rings_of(peer), self.reads_of(peer)),
             _ => (Vec::new(), Vec::new()),
         };
+        let remote = self.dir.is_remote(peer);
+        if let Request::Forward { .. } | Request::Forwarding { .. } = req {
+            return self.pass_on(peer, &req);
+        }
         let unsub_ring = match req {
             Request::Unsubscribe { event } if self.hubless => self
                 .rings_of(peer)
@@ -455,6 +590,7 @@ impl State {
                 let mut count = count;
                 if self.hubless {
                     match req {
+                        Request::Join { remote: true, .. } => {}
                         Request::Join { .. } => {
                             self.stats.accepted += 1;
                             let head = wire::header(code::OK, seq);
@@ -463,6 +599,9 @@ impl State {
                             return;
                         }
                         Request::Subscribe { event } => count = self.announce(peer, event),
+                        Request::Unsubscribe { event } if remote => {
+                            self.remote_readers(event, None);
+                        }
                         Request::Unsubscribe { event } if unsub_ring => {
                             if let Some(id) = &my_id {
                                 self.emitter_gone(&[(event.to_vec(), false)], id);
@@ -471,7 +610,7 @@ impl State {
                         Request::Leave => {
                             if let Some(id) = &my_id {
                                 self.emitter_gone(&leaving, id);
-                                self.reader_gone(&leaving_reads, id);
+                                self.reader_gone(&leaving_reads, id, remote);
                             }
                         }
                         _ => {}
