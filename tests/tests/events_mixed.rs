@@ -459,6 +459,10 @@ fn a_remote_subscribe_returns_once_every_writer_forwards() {
     );
     let e = event(far.recv_timeout(WAIT).unwrap());
     assert_eq!((e.from, e.data), (writer.id(), b"first".to_vec()));
+    // The writer leaves at the end of its input while the service runs: a node killed
+    // (`Proc`'s drop) after the service stopped would leave its segments' names behind.
+    drop(writer.child.stdin.take());
+    assert!(writer.child.wait().unwrap().success());
 }
 
 /// A remote subscriber whose link does not keep up (its process stopped): the service's queue
