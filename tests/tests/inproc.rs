@@ -394,9 +394,7 @@ fn an_owned_send_hands_the_receiver_the_very_buffer() {
     let got = dealer.recv_bytes_timeout(T).unwrap();
     assert_eq!((&got[..], got.as_ptr()), (&b"reply"[..], at));
     let (v, at) = buffer(b"multi");
-    router
-        .send_multipart_owned(vec![b"d".to_vec(), v])
-        .unwrap();
+    router.send_multipart_owned(vec![b"d".to_vec(), v]).unwrap();
     let got = dealer.recv_bytes_timeout(T).unwrap();
     assert_eq!((&got[..], got.as_ptr()), (&b"multi"[..], at));
 
@@ -426,7 +424,9 @@ fn an_owned_send_hands_the_receiver_the_very_buffer() {
     sub2.subscribe(b"t").unwrap();
     publisher.wait_for_subscribers(2, T).unwrap();
     let (v, at) = buffer(b"both");
-    publisher.send_multipart_owned(vec![b"t".to_vec(), v]).unwrap();
+    publisher
+        .send_multipart_owned(vec![b"t".to_vec(), v])
+        .unwrap();
     let mut moved = 0;
     for sub in [&mut sub1, &mut sub2] {
         let got = sub.recv_multipart_timeout(T).unwrap().into_frames();

@@ -381,7 +381,7 @@ impl Conn {
     /// afterwards) and copies borrowed ones; the peer's owner receives those buffers.
     pub fn queue_message(&mut self, prefix: &[&[u8]], frames: &mut Outgoing<'_>) {
         if self.pipe().is_some() {
-            let all = frames.into_pipe(prefix);
+            let all = frames.take_for_pipe(prefix);
             return self.push(Item::Message(all));
         }
         let frames = &*frames;

@@ -644,7 +644,11 @@ impl Engine {
 
     /// Sends to a connection chosen by `pick`, blocking (per the HWM policy) until one
     /// is ready and has room.
-    pub fn send_round_robin(&mut self, prefix: &[&[u8]], mut frames: Outgoing<'_>) -> Result<usize> {
+    pub fn send_round_robin(
+        &mut self,
+        prefix: &[&[u8]],
+        mut frames: Outgoing<'_>,
+    ) -> Result<usize> {
         self.begin_send()?;
         let mut deadline = None;
         loop {

@@ -57,7 +57,7 @@ impl Outgoing<'_> {
 
     /// The message as a pipe carries it: copies of `prefix` then the frames, given-up
     /// buffers moved (they are gone from `self` afterwards), others copied.
-    pub fn into_pipe(&mut self, prefix: &[&[u8]]) -> Vec<Vec<u8>> {
+    pub fn take_for_pipe(&mut self, prefix: &[&[u8]]) -> Vec<Vec<u8>> {
         let prefixed = || prefix.iter().map(|p| p.to_vec());
         match self {
             Outgoing::Owned(v) if prefix.is_empty() => std::mem::take(v),
@@ -83,15 +83,15 @@ mod tests {
         let mut owned = Outgoing::Owned(vec![body]);
         assert_eq!((owned.len(), owned.size()), (1, 4));
         let mut copy = owned.view();
-        let copied = copy.into_pipe(&[b""]);
+        let copied = copy.take_for_pipe(&[b""]);
         assert_eq!(copied, vec![b"".to_vec(), b"body".to_vec()]);
         assert_ne!(copied[1].as_ptr(), at);
-        let moved = owned.into_pipe(&[b""]);
+        let moved = owned.take_for_pipe(&[b""]);
         assert_eq!(moved[1].as_ptr(), at);
         assert_eq!(owned.len(), 0);
         let mut slices = Outgoing::Slices(&[b"a", b"bc"]);
         assert_eq!(slices.iter().collect::<Vec<_>>(), [&b"a"[..], b"bc"]);
         assert_eq!(slices.get(2), b"");
-        assert_eq!(slices.into_pipe(&[]), vec![b"a".to_vec(), b"bc".to_vec()]);
+        assert_eq!(slices.take_for_pipe(&[]), vec![b"a".to_vec(), b"bc".to_vec()]);
     }
 }
