@@ -4,7 +4,7 @@
 //! `docs/zmtp.md` ("`inproc://NAME`"). Run it in release mode, a few times:
 //!
 //! ```text
-//! cargo run --release -p ringwire-examples --bin inproc-bench [-- ROUND_TRIPS MESSAGES SIZE]
+//! cargo run --release -p ringwire-examples --bin inproc-bench [-- ROUND_TRIPS MESSAGES SIZE [borrowed|owned]]
 //! ```
 #![forbid(unsafe_code)]
 
@@ -115,24 +115,38 @@ fn push_pull_throughput(n: usize, size: usize, owned: bool) -> f64 {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // A last word `borrowed` or `owned` runs only those sends (default: both).
+    let only = match args.last().map(String::as_str) {
+        Some(w @ ("borrowed" | "owned")) => {
+            let w = w == "owned";
+            args.pop();
+            Some(w)
+        }
+        _ => None,
+    };
+    let args: Vec<usize> = args
+        .iter()
         .map(|a| a.parse().expect("numbers: ROUND_TRIPS MESSAGES SIZE"))
         .collect();
     let round_trips = args.first().copied().unwrap_or(20_000);
     let messages = args.get(1).copied().unwrap_or(500_000);
     let size = args.get(2).copied().unwrap_or(64);
-    let (p50, p99) = pair_round_trips(round_trips, size, false);
-    println!("inproc PAIR round trip, {size} B: p50 {p50:.1} us, p99 {p99:.1} us");
-    let (p50, p99) = req_rep_round_trips(round_trips, size);
-    println!("inproc REQ/REP round trip, {size} B: p50 {p50:.1} us, p99 {p99:.1} us");
-    let rate = push_pull_throughput(messages, size, false);
-    println!("inproc PUSH/PULL, {size} B: {:.0} k msg/s", rate / 1000.0);
-    let (p50, p99) = pair_round_trips(round_trips, size, true);
-    println!("inproc PAIR round trip, owned, {size} B: p50 {p50:.1} us, p99 {p99:.1} us");
-    let rate = push_pull_throughput(messages, size, true);
-    println!(
-        "inproc PUSH/PULL, owned, {size} B: {:.0} k msg/s",
-        rate / 1000.0
-    );
+    if only != Some(true) {
+        let (p50, p99) = pair_round_trips(round_trips, size, false);
+        println!("inproc PAIR round trip, {size} B: p50 {p50:.1} us, p99 {p99:.1} us");
+        let (p50, p99) = req_rep_round_trips(round_trips, size);
+        println!("inproc REQ/REP round trip, {size} B: p50 {p50:.1} us, p99 {p99:.1} us");
+        let rate = push_pull_throughput(messages, size, false);
+        println!("inproc PUSH/PULL, {size} B: {:.0} k msg/s", rate / 1000.0);
+    }
+    if only != Some(false) {
+        let (p50, p99) = pair_round_trips(round_trips, size, true);
+        println!("inproc PAIR round trip, owned, {size} B: p50 {p50:.1} us, p99 {p99:.1} us");
+        let rate = push_pull_throughput(messages, size, true);
+        println!(
+            "inproc PUSH/PULL, owned, {size} B: {:.0} k msg/s",
+            rate / 1000.0
+        );
+    }
 }

@@ -92,6 +92,9 @@ mod tests {
         let mut slices = Outgoing::Slices(&[b"a", b"bc"]);
         assert_eq!(slices.iter().collect::<Vec<_>>(), [&b"a"[..], b"bc"]);
         assert_eq!(slices.get(2), b"");
-        assert_eq!(slices.take_for_pipe(&[]), vec![b"a".to_vec(), b"bc".to_vec()]);
+        assert_eq!(
+            slices.take_for_pipe(&[]),
+            vec![b"a".to_vec(), b"bc".to_vec()]
+        );
     }
 }
