@@ -57,17 +57,19 @@ impl Outgoing<'_> {
 
     /// The message as a pipe carries it: copies of `prefix` then the frames, given-up
     /// buffers moved (they are gone from `self` afterwards), others copied.
+    #[inline]
     pub fn take_for_pipe(&mut self, prefix: &[&[u8]]) -> Vec<Vec<u8>> {
-        let prefixed = || prefix.iter().map(|p| p.to_vec());
+        let copies = || prefix.iter().map(|f| f.to_vec());
         match self {
+            Outgoing::Slices(s) => prefix.iter().chain(*s).map(|f| f.to_vec()).collect(),
+            Outgoing::Shared(v) => copies().chain(v.iter().cloned()).collect(),
             Outgoing::Owned(v) if prefix.is_empty() => std::mem::take(v),
             Outgoing::Owned(v) => {
                 let mut all = Vec::with_capacity(prefix.len() + v.len());
-                all.extend(prefixed());
+                all.extend(copies());
                 all.append(v);
                 all
             }
-            _ => prefixed().chain(self.iter().map(<[u8]>::to_vec)).collect(),
         }
     }
 }
