@@ -408,6 +408,40 @@ fn an_owned_send_hands_the_receiver_the_very_buffer() {
     router.send_multipart(&[&got[0], b"", b"a"]).unwrap();
     assert_eq!(req.recv_bytes_timeout(T).unwrap(), b"a");
 
+    // REP: the request's envelope goes in front of the reply, the body is the caller's.
+    let mut rep = Rep::bind("inproc://owned-rep").unwrap();
+    let mut req = Req::connect("inproc://owned-rep").unwrap();
+    req.send_bytes(b"q").unwrap();
+    assert_eq!(rep.recv_bytes_timeout(T).unwrap(), b"q");
+    let (v, at) = buffer(b"answer");
+    rep.send_bytes_owned(v).unwrap();
+    let got = req.recv_bytes_timeout(T).unwrap();
+    assert_eq!((&got[..], got.as_ptr()), (&b"answer"[..], at));
+
+    // Sends that wait for room (a send HWM of 1, the receiver taking one at a time) still
+    // hand their buffers over.
+    let mut slow = Pull::builder()
+        .recv_hwm(1)
+        .bind("inproc://owned-hwm")
+        .unwrap();
+    let mut push = Push::builder()
+        .send_hwm(1)
+        .connect("inproc://owned-hwm")
+        .unwrap();
+    let (buffers, ats): (Vec<_>, Vec<_>) = (0..20u8).map(|i| buffer(&[i; 100])).unzip();
+    let sender = std::thread::spawn(move || {
+        for v in buffers {
+            push.send_bytes_owned(v).unwrap();
+        }
+        push.flush().unwrap();
+        push
+    });
+    for (i, at) in ats.into_iter().enumerate() {
+        let got = slow.recv_bytes_timeout(T).unwrap();
+        assert_eq!((got[0], got.len(), got.as_ptr()), (i as u8, 100, at));
+    }
+    drop(sender.join().unwrap());
+
     // PUB to one SUB.
     let mut publisher = Pub::bind("inproc://owned-pub").unwrap();
     let mut sub1 = Sub::connect("inproc://owned-pub").unwrap();
