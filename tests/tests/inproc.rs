@@ -2,7 +2,8 @@
 //! pair of socket types (the conformance suite runs its behaviours over inproc too), routing
 //! ids, subscriptions, the send HWM (blocking and dropping), a name bound once, connect
 //! before bind, an incompatible peer refused and a dropped peer seen as a disconnect, with
-//! the monitor events of a ZMTP connection.
+//! the monitor events of a ZMTP connection; owned sends hand the receiver the sender's very
+//! buffers.
 #![forbid(unsafe_code)]
 
 use std::sync::mpsc::Receiver;
