@@ -166,6 +166,21 @@ macro_rules! facade {
     };
 }
 
+/// Runs `f` with `frames` as slices (on the stack for up to eight frames): how an owned
+/// multipart send borrows on a transport that copies anyway.
+fn with_slices<R>(frames: &[Vec<u8>], f: impl FnOnce(&[&[u8]]) -> R) -> R {
+    let mut short: [&[u8]; 8] = [&[]; 8];
+    if let Some(to) = short.get_mut(..frames.len()) {
+        for (to, from) in to.iter_mut().zip(frames) {
+            *to = from;
+        }
+        f(&short[..frames.len()])
+    } else {
+        let long: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        f(&long)
+    }
+}
+
 macro_rules! send_methods {
     ($name:ident) => {
         impl $name {
@@ -182,6 +197,25 @@ macro_rules! send_methods {
             /// Sends a message of several frames.
             pub fn send_multipart(&mut self, frames: &[&[u8]]) -> Result<()> {
                 each!(self, s => s.send_multipart(frames))
+            }
+
+            /// [`send_bytes`](Self::send_bytes), giving the buffer up: over `inproc://`
+            /// the receiver gets this very buffer (nothing copied); the other transports
+            /// copy or encode it like a borrowed one.
+            pub fn send_bytes_owned(&mut self, bytes: Vec<u8>) -> Result<()> {
+                match &mut self.0 {
+                    Inner::Shm(s) => s.send_bytes(&bytes),
+                    Inner::Zmtp(s) => s.send_bytes_owned(bytes),
+                }
+            }
+
+            /// [`send_multipart`](Self::send_multipart), giving the buffers up (see
+            /// [`send_bytes_owned`](Self::send_bytes_owned)).
+            pub fn send_multipart_owned(&mut self, frames: Vec<Vec<u8>>) -> Result<()> {
+                match &mut self.0 {
+                    Inner::Shm(s) => with_slices(&frames, |f| s.send_multipart(f)),
+                    Inner::Zmtp(s) => s.send_multipart_owned(frames),
+                }
             }
         }
     };
@@ -369,6 +403,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn many_frames_borrow_on_the_heap() {
+        for n in [0, 3, 8, 9, 20] {
+            let frames: Vec<Vec<u8>> = (0..n).map(|i| vec![i as u8]).collect();
+            with_slices(&frames, |s| {
+                assert_eq!(s.len(), n);
+                assert!(s.iter().zip(&frames).all(|(a, b)| *a == &b[..]));
+            });
+        }
+    }
+
+    #[test]
     fn scheme_picks_the_transport() {
         assert_eq!(transport_of("shm://a").unwrap(), Transport::Shm);
         assert_eq!(transport_of("tcp://127.0.0.1:1").unwrap(), Transport::Zmtp);
@@ -404,6 +449,12 @@ pub(crate) mod tests {
             b"pose".to_vec(),
             "only subscribed topics arrive"
         );
+        // Buffers given up travel like borrowed ones, whatever the transport.
+        publisher
+            .send_multipart_owned(vec![b"pose".to_vec(), b"owned".to_vec()])
+            .unwrap();
+        let frames = subscriber.recv_multipart_timeout(timeout).unwrap();
+        assert_eq!(frames.frames(), [&b"pose"[..], b"owned"]);
 
         let ep = endpoint("reqrep");
         let mut replier = Replier::bind(&ep).unwrap();
@@ -420,7 +471,11 @@ pub(crate) mod tests {
         let mut puller = Puller::bind(&ep).unwrap();
         let mut pusher = Pusher::connect(&ep).unwrap();
         for i in 0..10u8 {
-            pusher.send_bytes(&[i]).unwrap();
+            if i % 2 == 0 {
+                pusher.send_bytes(&[i]).unwrap();
+            } else {
+                pusher.send_bytes_owned(vec![i]).unwrap();
+            }
         }
         let ready = Poller::poll(&[&puller], Some(timeout)).unwrap();
         assert_eq!(ready, vec![0]);
@@ -433,6 +488,11 @@ pub(crate) mod tests {
     #[test]
     fn patterns_over_shm() {
         patterns_over(|what| format!("shm://{}", unique(what)));
+    }
+
+    #[test]
+    fn patterns_over_inproc() {
+        patterns_over(|what| format!("inproc://{}", unique(what)));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! pair of socket types (the conformance suite runs its behaviours over inproc too), routing
 //! ids, subscriptions, the send HWM (blocking and dropping), a name bound once, connect
 //! before bind, an incompatible peer refused and a dropped peer seen as a disconnect, with
-//! the monitor events of a ZMTP connection.
+//! the monitor events of a ZMTP connection; owned sends hand the receiver the sender's very
+//! buffers.
 #![forbid(unsafe_code)]
 
 use std::sync::mpsc::Receiver;
@@ -348,4 +349,124 @@ fn a_message_over_the_receivers_limits_closes_the_pipe_and_is_reported() {
     assert_eq!((size, limit), (101, 100));
     assert_eq!(pull.stats().too_large, 1);
     wait_event(&events, |e| matches!(e, SocketEvent::Disconnected { .. }));
+}
+
+/// A buffer holding `text`, and where its bytes live.
+fn buffer(text: &[u8]) -> (Vec<u8>, *const u8) {
+    let v = text.to_vec();
+    let at = v.as_ptr();
+    (v, at)
+}
+
+#[test]
+fn an_owned_send_hands_the_receiver_the_very_buffer() {
+    let _watchdog = watchdog(60);
+    // PAIR, one frame.
+    let mut a = Pair::bind("inproc://owned-pair").unwrap();
+    let mut b = Pair::connect("inproc://owned-pair").unwrap();
+    let (v, at) = buffer(b"pair");
+    b.send_bytes_owned(v).unwrap();
+    let got = a.recv_bytes_timeout(T).unwrap();
+    assert_eq!((&got[..], got.as_ptr()), (&b"pair"[..], at));
+
+    // PUSH/PULL, every frame of a multipart message.
+    let mut pull = Pull::bind("inproc://owned-push").unwrap();
+    let mut push = Push::connect("inproc://owned-push").unwrap();
+    let ((v1, at1), (v2, at2)) = (buffer(b"head"), buffer(b"body"));
+    push.send_multipart_owned(vec![v1, v2]).unwrap();
+    let got = pull.recv_multipart_timeout(T).unwrap().into_frames();
+    assert_eq!(got, [&b"head"[..], b"body"]);
+    assert_eq!([got[0].as_ptr(), got[1].as_ptr()], [at1, at2]);
+
+    // DEALER to ROUTER: the router adds the routing id in front of the dealer's frames.
+    let mut router = Router::bind("inproc://owned-router").unwrap();
+    let mut dealer = Dealer::builder()
+        .identity(b"d")
+        .connect("inproc://owned-router")
+        .unwrap();
+    let (v, at) = buffer(b"request");
+    dealer.send_multipart_owned(vec![Vec::new(), v]).unwrap();
+    let got = router.recv_multipart_timeout(T).unwrap().into_frames();
+    assert_eq!(got, [&b"d"[..], b"", b"request"]);
+    assert_eq!(got[2].as_ptr(), at);
+    // ... and back: the routing id is taken off, the body goes as it is.
+    let (v, at) = buffer(b"reply");
+    router.send_bytes_to_owned(b"d", v).unwrap();
+    let got = dealer.recv_bytes_timeout(T).unwrap();
+    assert_eq!((&got[..], got.as_ptr()), (&b"reply"[..], at));
+    let (v, at) = buffer(b"multi");
+    router.send_multipart_owned(vec![b"d".to_vec(), v]).unwrap();
+    let got = dealer.recv_bytes_timeout(T).unwrap();
+    assert_eq!((&got[..], got.as_ptr()), (&b"multi"[..], at));
+
+    // REQ: the empty delimiter it adds is a new frame, the body is the caller's.
+    let mut req = Req::connect("inproc://owned-router").unwrap();
+    let (v, at) = buffer(b"q");
+    req.send_bytes_owned(v).unwrap();
+    let got = router.recv_multipart_timeout(T).unwrap().into_frames();
+    assert_eq!(&got[1..], [&b""[..], b"q"]);
+    assert_eq!(got[2].as_ptr(), at);
+    router.send_multipart(&[&got[0], b"", b"a"]).unwrap();
+    assert_eq!(req.recv_bytes_timeout(T).unwrap(), b"a");
+
+    // REP: the request's envelope goes in front of the reply, the body is the caller's.
+    let mut rep = Rep::bind("inproc://owned-rep").unwrap();
+    let mut req = Req::connect("inproc://owned-rep").unwrap();
+    req.send_bytes(b"q").unwrap();
+    assert_eq!(rep.recv_bytes_timeout(T).unwrap(), b"q");
+    let (v, at) = buffer(b"answer");
+    rep.send_bytes_owned(v).unwrap();
+    let got = req.recv_bytes_timeout(T).unwrap();
+    assert_eq!((&got[..], got.as_ptr()), (&b"answer"[..], at));
+
+    // Sends that wait for room (a send HWM of 1, the receiver taking one at a time) still
+    // hand their buffers over.
+    let mut slow = Pull::builder()
+        .recv_hwm(1)
+        .bind("inproc://owned-hwm")
+        .unwrap();
+    let mut push = Push::builder()
+        .send_hwm(1)
+        .connect("inproc://owned-hwm")
+        .unwrap();
+    let (buffers, ats): (Vec<_>, Vec<_>) = (0..20u8).map(|i| buffer(&[i; 100])).unzip();
+    let sender = std::thread::spawn(move || {
+        for v in buffers {
+            push.send_bytes_owned(v).unwrap();
+        }
+        push.flush().unwrap();
+        push
+    });
+    for (i, at) in ats.into_iter().enumerate() {
+        let got = slow.recv_bytes_timeout(T).unwrap();
+        assert_eq!((got[0], got.len(), got.as_ptr()), (i as u8, 100, at));
+    }
+    drop(sender.join().unwrap());
+
+    // PUB to one SUB.
+    let mut publisher = Pub::bind("inproc://owned-pub").unwrap();
+    let mut sub1 = Sub::connect("inproc://owned-pub").unwrap();
+    sub1.subscribe(b"t").unwrap();
+    publisher.wait_for_subscribers(1, T).unwrap();
+    let ((topic, at_topic), (v, at)) = (buffer(b"t"), buffer(b"one"));
+    publisher.send_multipart_owned(vec![topic, v]).unwrap();
+    let got = sub1.recv_multipart_timeout(T).unwrap().into_frames();
+    assert_eq!(got, [&b"t"[..], b"one"]);
+    assert_eq!([got[0].as_ptr(), got[1].as_ptr()], [at_topic, at]);
+
+    // Two SUBs: both get the message, the last pipe the very buffers, the other a copy.
+    let mut sub2 = Sub::connect("inproc://owned-pub").unwrap();
+    sub2.subscribe(b"t").unwrap();
+    publisher.wait_for_subscribers(2, T).unwrap();
+    let (v, at) = buffer(b"both");
+    publisher
+        .send_multipart_owned(vec![b"t".to_vec(), v])
+        .unwrap();
+    let mut moved = 0;
+    for sub in [&mut sub1, &mut sub2] {
+        let got = sub.recv_multipart_timeout(T).unwrap().into_frames();
+        assert_eq!(got, [&b"t"[..], b"both"]);
+        moved += usize::from(got[1].as_ptr() == at);
+    }
+    assert_eq!(moved, 1, "one subscriber gets the buffer, the other a copy");
 }

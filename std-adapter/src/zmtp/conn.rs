@@ -30,6 +30,7 @@ use ringwire_core::pattern::subscription::Subscriptions;
 use ringwire_core::zmtp::{self, Connection, ConnectionError, DecodeError, Event, Limits, Tick};
 
 use super::inbox::{Carry, Inbox};
+use super::outgoing::Outgoing;
 use super::pipe::Item;
 use super::transport::Stream;
 
@@ -304,7 +305,7 @@ impl Conn {
             let mut m = Vec::with_capacity(prefix.len() + 1);
             m.push(u8::from(subscribe));
             m.extend_from_slice(prefix);
-            self.queue_message(&[], &[&m]);
+            self.queue_message(&[], &mut Outgoing::Slices(&[&m]));
         }
     }
 
@@ -375,16 +376,17 @@ impl Conn {
 
     /// Queues one message: `prefix` frames then `frames`, all but the last with MORE.
     /// A large message with nothing queued before it goes straight to the kernel from
-    /// the caller's frames; only what the kernel does not take now is copied.
-    pub fn queue_message(&mut self, prefix: &[&[u8]], frames: &[&[u8]]) {
+    /// the caller's frames; only what the kernel does not take now is copied. A pipe
+    /// takes given-up buffers as they are ([`Outgoing::Owned`]: gone from `frames`
+    /// afterwards) and copies borrowed ones; the peer's owner receives those buffers.
+    pub fn queue_message(&mut self, prefix: &[&[u8]], frames: &mut Outgoing<'_>) {
         if self.pipe().is_some() {
-            // The one copy of an inproc message: the caller's slices into buffers the
-            // peer's owner receives as they are.
-            let all = prefix.iter().chain(frames).map(|f| f.to_vec()).collect();
+            let all = frames.take_for_pipe(prefix);
             return self.push(Item::Message(all));
         }
+        let frames = &*frames;
         let total = prefix.len() + frames.len();
-        let all = || prefix.iter().chain(frames).copied().enumerate();
+        let all = || prefix.iter().copied().chain(frames.iter()).enumerate();
         let header = |i: usize, f: &[u8]| {
             let mut h = [0u8; 9];
             let n = zmtp::encode_frame_header(&mut h, i + 1 < total, f.len() as u64).unwrap_or(0);

@@ -23,6 +23,7 @@ use ringwire_platform::readiness::{Interest, Readiness};
 use super::conn::{Conn, Incoming, Origin};
 use super::inbox::Inbox;
 use super::options::{HwmPolicy, Options, SocketEvent, Stats};
+use super::outgoing::Outgoing;
 use super::pipe;
 use super::transport::{Listener, Stream};
 use crate::endpoint::Endpoint;
@@ -539,7 +540,9 @@ impl Engine {
     /// this connection cannot take the message at once (the kernel refused bytes, the
     /// handshake is running, or 64 KiB wait): bytes only pile up there, and the usual
     /// send pays nothing for the check.
-    pub fn send_to(&mut self, id: usize, prefix: &[&[u8]], frames: &[&[u8]]) -> Queued {
+    /// A queued message's given-up buffers are gone from `frames` (see
+    /// [`Conn::queue_message`]); a refused one keeps them.
+    pub fn send_to(&mut self, id: usize, prefix: &[&[u8]], frames: &mut Outgoing<'_>) -> Queued {
         let batch = self.opts.batch;
         let hwm = self.opts.send_hwm;
         let waits = self.policy() == HwmPolicy::Block;
@@ -551,7 +554,7 @@ impl Engine {
             return Queued::Full;
         };
         if c.blocked || !c.ready || c.pending_bytes() >= FLUSH_AT {
-            let size = prefix.iter().chain(frames).map(|f| f.len()).sum();
+            let size = prefix.iter().map(|f| f.len()).sum::<usize>() + frames.size();
             if !self.within_budget(size) {
                 if let Some(c) = self.conns[id].as_mut() {
                     c.flush();
@@ -597,8 +600,10 @@ impl Engine {
 
     /// Sends to every ready peer subscribed to a prefix of the first frame (PUB, XPUB),
     /// dropping or blocking at each peer's HWM per the policy. `ids` is scratch space.
-    pub fn publish(&mut self, ids: &mut Vec<usize>, frames: &[&[u8]]) -> Result<()> {
-        let topic = frames.first().copied().unwrap_or_default();
+    /// The last of them takes given-up buffers, the others copy them (a pipe) or
+    /// encode them (a byte stream).
+    pub fn publish(&mut self, ids: &mut Vec<usize>, mut frames: Outgoing<'_>) -> Result<()> {
+        let topic = frames.get(0);
         ids.clear();
         for (i, c) in self.conns.iter().enumerate() {
             if let Some(c) = c
@@ -609,28 +614,41 @@ impl Engine {
                 ids.push(i);
             }
         }
-        for &id in ids.iter() {
-            let q = self.send_to(id, &[], frames);
-            if q == Queued::Yes {
-                continue;
+        if let Some((&last, rest)) = ids.split_last() {
+            for &id in rest {
+                self.publish_to(id, &mut frames.view())?;
             }
-            if self.policy() == HwmPolicy::DropAndCount {
-                self.count_drop(q);
-                continue;
-            }
-            let deadline = self.opts.send_timeout.map(|t| Instant::now() + t);
-            let size = frames.iter().map(|f| f.len()).sum();
-            self.wait(deadline, |e| e.has_room(id, size))?;
-            if self.send_to(id, &[], frames) != Queued::Yes && self.conns[id].is_some() {
-                return Err(Error::Timeout);
-            }
+            self.publish_to(last, &mut frames)?;
+        }
+        Ok(())
+    }
+
+    /// [`publish`](Self::publish)'s send to one subscriber.
+    fn publish_to(&mut self, id: usize, frames: &mut Outgoing<'_>) -> Result<()> {
+        let q = self.send_to(id, &[], frames);
+        if q == Queued::Yes {
+            return Ok(());
+        }
+        if self.policy() == HwmPolicy::DropAndCount {
+            self.count_drop(q);
+            return Ok(());
+        }
+        let deadline = self.opts.send_timeout.map(|t| Instant::now() + t);
+        let size = frames.size();
+        self.wait(deadline, |e| e.has_room(id, size))?;
+        if self.send_to(id, &[], frames) != Queued::Yes && self.conns[id].is_some() {
+            return Err(Error::Timeout);
         }
         Ok(())
     }
 
     /// Sends to a connection chosen by `pick`, blocking (per the HWM policy) until one
     /// is ready and has room.
-    pub fn send_round_robin(&mut self, prefix: &[&[u8]], frames: &[&[u8]]) -> Result<usize> {
+    pub fn send_round_robin(
+        &mut self,
+        prefix: &[&[u8]],
+        mut frames: Outgoing<'_>,
+    ) -> Result<usize> {
         self.begin_send()?;
         let mut deadline = None;
         loop {
@@ -638,7 +656,7 @@ impl Engine {
                 // Bytes left in the buffer (kernel back-pressure, a handshake still
                 // running, a cork) are written by later calls or by the idle-time
                 // driver, never stranded.
-                let q = self.send_to(id, prefix, frames);
+                let q = self.send_to(id, prefix, &mut frames);
                 if q == Queued::Yes {
                     return Ok(id);
                 }
@@ -648,7 +666,7 @@ impl Engine {
                 }
                 // An inproc peer may have made room just before the refusal was noted
                 // (see `Conn::want_room`): look again before sleeping.
-                let size = prefix.iter().chain(frames).map(|f| f.len()).sum();
+                let size = prefix.iter().map(|f| f.len()).sum::<usize>() + frames.size();
                 if self.has_room(id, size) {
                     continue;
                 }

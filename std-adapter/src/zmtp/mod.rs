@@ -65,6 +65,7 @@ mod engine;
 pub mod events;
 mod inbox;
 mod options;
+mod outgoing;
 mod pipe;
 pub(crate) mod poller;
 mod sockets;

@@ -6,7 +6,8 @@
 //! other in the listener's backlog, which the listening socket accepts like a TCP
 //! connection. No byte goes through ZMTP: a message is pushed as the frames' own buffers
 //! (`Vec<u8>`s) and popped into the receiving socket's inbox as they are, so it is copied
-//! once, from the sender's slices into those buffers, and never encoded or decoded. The
+//! once, from the sender's slices into those buffers (not at all when the sender gave its
+//! buffers up: an owned send, see `outgoing.rs`), and never encoded or decoded. The
 //! handshake is an exchange of the two sockets' [`Meta`] at connect time (checked against
 //! the core's socket-type compatibility by the engine, as a READY would be);
 //! subscriptions travel as items of their own.

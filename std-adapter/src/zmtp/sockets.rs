@@ -14,6 +14,7 @@ use super::builder::Builder;
 use super::driver::Driven;
 use super::engine::Engine;
 use super::options::{SocketEvent, Stats};
+use super::outgoing::Outgoing;
 use super::poller::Pollable;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
@@ -305,12 +306,12 @@ macro_rules! send_api {
             /// Sends `value` as one postcard-encoded frame (encoded into a reused
             /// buffer: no allocation per message).
             pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-                with_encoded(value, |bytes| self.send_frames(&[bytes]))
+                with_encoded(value, |bytes| self.send_frames(Outgoing::Slices(&[bytes])))
             }
 
             /// Sends one frame of raw bytes.
             pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-                self.send_frames(&[bytes])
+                self.send_frames(Outgoing::Slices(&[bytes]))
             }
 
             /// Sends a multipart message.
@@ -318,7 +319,23 @@ macro_rules! send_api {
                 if frames.is_empty() {
                     return Err(Error::State("a message needs at least one frame"));
                 }
-                self.send_frames(frames)
+                self.send_frames(Outgoing::Slices(frames))
+            }
+
+            /// [`send_bytes`](Self::send_bytes), giving the buffer up: over
+            /// `inproc://` the receiver gets this very buffer (nothing is copied or
+            /// encoded); over `tcp://` and `ipc://` it is written like a borrowed one.
+            pub fn send_bytes_owned(&mut self, bytes: Vec<u8>) -> Result<()> {
+                self.send_frames(Outgoing::Owned(vec![bytes]))
+            }
+
+            /// [`send_multipart`](Self::send_multipart), giving the buffers up (see
+            /// [`send_bytes_owned`](Self::send_bytes_owned)).
+            pub fn send_multipart_owned(&mut self, frames: Vec<Vec<u8>>) -> Result<()> {
+                if frames.is_empty() {
+                    return Err(Error::State("a message needs at least one frame"));
+                }
+                self.send_frames(Outgoing::Owned(frames))
             }
         }
     };
@@ -385,10 +402,12 @@ impl Pub {
 
     /// Sends `[topic, postcard(value)]`.
     pub fn send_on<T: Serialize + ?Sized>(&mut self, topic: &str, value: &T) -> Result<()> {
-        with_encoded(value, |bytes| self.send_frames(&[topic.as_bytes(), bytes]))
+        with_encoded(value, |bytes| {
+            self.send_frames(Outgoing::Slices(&[topic.as_bytes(), bytes]))
+        })
     }
 
-    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+    fn send_frames(&mut self, frames: Outgoing<'_>) -> Result<()> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
         e.begin_send()?;
@@ -469,7 +488,7 @@ impl Req {
         }
     }
 
-    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+    fn send_frames(&mut self, frames: Outgoing<'_>) -> Result<()> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
         self.state.on_send()?;
@@ -604,7 +623,7 @@ impl Rep {
         }
     }
 
-    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+    fn send_frames(&mut self, frames: Outgoing<'_>) -> Result<()> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
         let reply_to = self.state.on_send()?;
@@ -654,7 +673,7 @@ impl Dealer {
         Dealer { h }
     }
 
-    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+    fn send_frames(&mut self, frames: Outgoing<'_>) -> Result<()> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
         e.send_round_robin(&[], frames).map(|_| ())
@@ -700,20 +719,36 @@ impl Router {
 
     /// Sends `frames[1..]` to the peer whose routing id is `frames[0]`.
     pub fn send_multipart(&mut self, frames: &[&[u8]]) -> Result<()> {
-        let mut guard = self.h.lock();
-        let e = &mut *guard;
         let [id, rest @ ..] = frames else {
             return Err(Error::State("a ROUTER message starts with a routing id"));
         };
-        if rest.is_empty() {
+        self.send_routed(id, Outgoing::Slices(rest))
+    }
+
+    /// [`send_multipart`](Self::send_multipart), giving the buffers up: over
+    /// `inproc://` the peer receives the frames after the routing id as they are (not
+    /// copied); over `tcp://` and `ipc://` they are written like borrowed ones.
+    pub fn send_multipart_owned(&mut self, mut frames: Vec<Vec<u8>>) -> Result<()> {
+        if frames.is_empty() {
+            return Err(Error::State("a ROUTER message starts with a routing id"));
+        }
+        let id = frames.remove(0);
+        self.send_routed(&id, Outgoing::Owned(frames))
+    }
+
+    /// Sends `rest` to the peer with routing id `id`.
+    fn send_routed(&mut self, id: &[u8], rest: Outgoing<'_>) -> Result<()> {
+        if rest.len() == 0 {
             return Err(Error::State(
                 "a ROUTER message needs a frame after the routing id",
             ));
         }
+        let mut guard = self.h.lock();
+        let e = &mut *guard;
         e.begin_send()?;
         let slot = e.conns.iter().position(|c| {
             c.as_ref()
-                .is_some_and(|c| c.ready && c.dead.is_none() && c.routing_id == *id)
+                .is_some_and(|c| c.ready && c.dead.is_none() && c.routing_id == id)
         });
         match slot {
             Some(s) => e.send_reply(s, &[], rest),
@@ -731,6 +766,12 @@ impl Router {
     pub fn send_bytes_to(&mut self, id: &[u8], bytes: &[u8]) -> Result<()> {
         self.send_multipart(&[id, bytes])
     }
+
+    /// [`send_bytes_to`](Self::send_bytes_to), giving the buffer up (see
+    /// [`send_multipart_owned`](Self::send_multipart_owned)).
+    pub fn send_bytes_to_owned(&mut self, id: &[u8], bytes: Vec<u8>) -> Result<()> {
+        self.send_routed(id, Outgoing::Owned(vec![bytes]))
+    }
 }
 common!(Router, SocketType::Router);
 recv_api!(Router);
@@ -745,7 +786,7 @@ impl Push {
         Push { h }
     }
 
-    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+    fn send_frames(&mut self, frames: Outgoing<'_>) -> Result<()> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
         e.send_round_robin(&[], frames).map(|_| ())
@@ -783,7 +824,7 @@ impl Pair {
         Pair { h }
     }
 
-    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+    fn send_frames(&mut self, frames: Outgoing<'_>) -> Result<()> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
         e.send_round_robin(&[], frames).map(|_| ())
@@ -811,7 +852,7 @@ impl XPub {
         XPub { h, ids: Vec::new() }
     }
 
-    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+    fn send_frames(&mut self, frames: Outgoing<'_>) -> Result<()> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
         e.begin_send()?;
@@ -840,12 +881,12 @@ impl XSub {
         XSub { h }
     }
 
-    fn send_frames(&mut self, frames: &[&[u8]]) -> Result<()> {
+    fn send_frames(&mut self, frames: Outgoing<'_>) -> Result<()> {
         let mut guard = self.h.lock();
         let e = &mut *guard;
         e.begin_send()?;
-        if let [f] = frames
-            && let Some((&flag @ (0 | 1), prefix)) = f.split_first()
+        if frames.len() == 1
+            && let Some((&flag @ (0 | 1), prefix)) = frames.get(0).split_first()
         {
             let limit = e.opts.max_subscription_bytes;
             let subs = e
@@ -872,8 +913,14 @@ impl XSub {
                     .is_some_and(|c| c.ready && c.dead.is_none())
             })
             .collect();
-        for id in ready {
-            let q = e.send_to(id, &[], frames);
+        // The last publisher takes given-up buffers, the others copy them.
+        let mut frames = frames;
+        if let Some((&last, rest)) = ready.split_last() {
+            for &id in rest {
+                let q = e.send_to(id, &[], &mut frames.view());
+                e.count_drop(q);
+            }
+            let q = e.send_to(last, &[], &mut frames);
             e.count_drop(q);
         }
         Ok(())

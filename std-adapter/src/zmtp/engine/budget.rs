@@ -3,6 +3,7 @@
 //! limit (see `docs/zmtp.md`, "Byte budget").
 
 use super::super::conn::Conn;
+use super::super::outgoing::Outgoing;
 use super::{Engine, Peer, Queued};
 
 impl Engine {
@@ -29,8 +30,8 @@ impl Engine {
     /// dropped and counted (these sockets never block on one peer). Over the byte budget
     /// the peer is also closed when it holds more than half the budget: it does not read
     /// its replies, and everything queued for it is released.
-    pub fn send_reply(&mut self, id: usize, prefix: &[&[u8]], frames: &[&[u8]]) {
-        let q = self.send_to(id, prefix, frames);
+    pub fn send_reply(&mut self, id: usize, prefix: &[&[u8]], mut frames: Outgoing<'_>) {
+        let q = self.send_to(id, prefix, &mut frames);
         self.count_drop(q);
         if q == Queued::OverBudget {
             let half = self.opts.max_queued_bytes / 2;
