@@ -10,6 +10,16 @@ use ringwire_platform::cleanup::{self, Status};
 use ringwire_platform::segment::{Segment, SegmentError, atomic_u32_at};
 use ringwire_platform::{ProcessStamp, SegmentName, SharedSegment};
 
+/// Held by every test of this file: `clean_dead` removes every segment whose creator is dead,
+/// which includes the dead-looking segments the other tests make and inspect.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn name(tag: &str) -> SegmentName {
     SegmentName::new(&format!("t-clean-{tag}-{}", std::process::id())).unwrap()
 }
@@ -33,6 +43,7 @@ fn dead_pid() -> ProcessStamp {
 
 #[test]
 fn dead_creators_are_listed_and_cleaned_live_ones_kept() {
+    let _serial = serial();
     let me = ProcessStamp::current();
     let (live, dead, foreign) = (name("live"), name("dead"), name("foreign"));
     let _live = ring_segment(
@@ -81,6 +92,7 @@ fn dead_creators_are_listed_and_cleaned_live_ones_kept() {
 
 #[test]
 fn a_segment_without_a_header_yet_is_initialising_not_dead() {
+    let _serial = serial();
     let n = name("init");
     let _seg = Segment::create(&n, 4096).unwrap();
     assert_eq!(cleanup::inspect(&n).unwrap().status, Status::Initialising);
@@ -93,6 +105,7 @@ fn a_segment_without_a_header_yet_is_initialising_not_dead() {
 /// and start time.
 #[test]
 fn a_forged_creator_is_dead_and_a_version_2_creator_is_judged_by_pid() {
+    let _serial = serial();
     let parent = ProcessStamp::of(std::os::unix::process::parent_id()).unwrap();
     let init = ProcessStamp::of(1).unwrap();
     for (tag, forged) in [("forged-init", init), ("forged-parent", parent)] {
