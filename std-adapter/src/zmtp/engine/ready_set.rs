@@ -135,6 +135,25 @@ mod imp {
         /// Waits up to `timeout` (`None`: without limit) and returns the ready descriptors.
         /// An interrupted wait returns nothing.
         pub fn wait(&self, timeout: Option<&Timespec>) -> io::Result<Vec<(Source, PollFlags)>> {
+            // `epoll_wait` counts whole milliseconds (a 50 µs wait would last 1 ms, and a
+            // thread waiting for this socket's lock with it); `poll`'s timeout is exact, and
+            // the epoll descriptor is readable while any of its events is ready. So a wait
+            // with a fraction of a millisecond sleeps in `poll` on the set, then collects.
+            let zero = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            let mut timeout = timeout;
+            if let Some(t) = timeout
+                && t.tv_nsec % 1_000_000 != 0
+            {
+                let mut set = [rustix::event::PollFd::new(&self.epoll, PollFlags::IN)];
+                match rustix::event::poll(&mut set, Some(t)) {
+                    Ok(0) | Err(rustix::io::Errno::INTR) => return Ok(Vec::new()),
+                    Ok(_) => timeout = Some(&zero),
+                    Err(e) => return Err(e.into()),
+                }
+            }
             // (`epoll::Event` is not `Send`, so the buffer cannot live in the engine.)
             let mut events: Vec<epoll::Event> = Vec::with_capacity(EVENTS);
             match epoll::wait(
