@@ -237,3 +237,26 @@ impl From<ringwire_platform::SegmentError> for Error {
         Error::Segment(e)
     }
 }
+
+/// For a module's error type with a `Socket(crate::Error)` variant (the applications' and the
+/// event service's): `std::error::Error` with the socket's error as the source, and
+/// `From<crate::Error>` into that variant.
+macro_rules! wraps_socket_error {
+    ($t:ident) => {
+        impl std::error::Error for $t {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                match self {
+                    $t::Socket(e) => Some(e),
+                    _ => None,
+                }
+            }
+        }
+
+        impl From<crate::Error> for $t {
+            fn from(e: crate::Error) -> Self {
+                $t::Socket(e)
+            }
+        }
+    };
+}
+pub(crate) use wraps_socket_error;

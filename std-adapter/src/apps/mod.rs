@@ -128,20 +128,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Socket(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<crate::Error> for Error {
-    fn from(e: crate::Error) -> Self {
-        Error::Socket(e)
-    }
-}
+crate::error::wraps_socket_error!(Error);
 
 /// Result of applications-and-channels calls.
 pub type Result<T> = std::result::Result<T, Error>;
